@@ -1,0 +1,104 @@
+/* Helpers shared by the tests (see harness.h). */
+#include "harness.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+
+static const char *env_or(const char *name, const char *dflt)
+{
+    const char *v = getenv(name);
+    return v && *v ? v : dflt;
+}
+
+char *th_fixture(char *buf, size_t n, const char *rel)
+{
+    snprintf(buf, n, "%s/%s", env_or("TRIAD_TEST_DIR", "tests"), rel);
+    return buf;
+}
+
+char *th_tmp(char *buf, size_t n, const char *name)
+{
+    snprintf(buf, n, "%s/%s", env_or("TRIAD_TMP", "/tmp"), name);
+    return buf;
+}
+
+void th_write(const char *path, const void *data, size_t len)
+{
+    FILE *f = fopen(path, "wb");
+    assert_non_null(f);
+    assert_int_equal(fwrite(data, 1, len, f), len);
+    assert_int_equal(fclose(f), 0);
+}
+
+void th_write_str(const char *path, const char *s)
+{
+    th_write(path, s, strlen(s));
+}
+
+char *th_read(const char *path, size_t *len)
+{
+    FILE *f = fopen(path, "rb");
+    assert_non_null(f);
+    fseek(f, 0, SEEK_END);
+    long sz = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    char *buf = malloc((size_t)sz + 1);
+    assert_non_null(buf);
+    assert_int_equal(fread(buf, 1, (size_t)sz, f), (size_t)sz);
+    buf[sz] = '\0';
+    fclose(f);
+    if (len)
+        *len = (size_t)sz;
+    return buf;
+}
+
+static int run_cmd(char *out, size_t n, const char *cmd)
+{
+    char full[8192];
+    snprintf(full, sizeof full, "%s 2>&1", cmd);
+    FILE *p = popen(full, "r");
+    assert_non_null(p);
+    size_t k = 0;
+    char chunk[4096];
+    size_t got;
+    while ((got = fread(chunk, 1, sizeof chunk, p)) > 0) {
+        if (out && k + 1 < n) {
+            size_t c = got < n - 1 - k ? got : n - 1 - k;
+            memcpy(out + k, chunk, c);
+            k += c;
+        }
+    }
+    if (out && n)
+        out[k] = '\0';
+    int st = pclose(p);
+    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+int th_sh(char *out, size_t n, const char *fmt, ...)
+{
+    char cmd[8192];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(cmd, sizeof cmd, fmt, ap);
+    va_end(ap);
+    return run_cmd(out, n, cmd);
+}
+
+int th_triad(char *out, size_t n, const char *fmt, ...)
+{
+    char args[7000], cmd[8192];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(args, sizeof args, fmt, ap);
+    va_end(ap);
+    snprintf(cmd, sizeof cmd, "'%s' %s", env_or("TRIAD_BIN", "triad"), args);
+    return run_cmd(out, n, cmd);
+}
+
+int th_exists(const char *path)
+{
+    struct stat st;
+    return stat(path, &st) == 0;
+}

@@ -1,0 +1,31 @@
+/* Helpers shared by the tests: fixture and temp paths, files, running the CLI.
+ * Include after <cmocka.h>'s prerequisites (stdarg, stddef, setjmp, stdint). */
+#ifndef TRIAD_TEST_HARNESS_H
+#define TRIAD_TEST_HARNESS_H
+
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <stdio.h>
+
+/* Path of a file under tests/ (TRIAD_TEST_DIR) into buf; returns buf. */
+char *th_fixture(char *buf, size_t n, const char *rel);
+/* Path of a scratch file in the test build directory (TRIAD_TMP). */
+char *th_tmp(char *buf, size_t n, const char *name);
+/* Writes len bytes to path (asserts on failure). */
+void th_write(const char *path, const void *data, size_t len);
+void th_write_str(const char *path, const char *s);
+/* Reads a whole file (malloc'ed, NUL-terminated); *len may be NULL. */
+char *th_read(const char *path, size_t *len);
+/* Runs `$TRIAD_BIN args` through the shell, stdout+stderr into out (may be
+ * NULL); returns the exit status (-1 if it did not exit normally). */
+int th_triad(char *out, size_t n, const char *fmt, ...);
+/* Runs any shell command the same way. */
+int th_sh(char *out, size_t n, const char *fmt, ...);
+/* 1 when the file exists. */
+int th_exists(const char *path);
+
+#endif
