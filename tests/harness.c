@@ -1,6 +1,7 @@
 /* Helpers shared by the tests (see harness.h). */
 #include "harness.h"
 
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -101,4 +102,44 @@ int th_exists(const char *path)
 {
     struct stat st;
     return stat(path, &st) == 0;
+}
+
+double th_gradcheck(const char *what, float *x, const float *grad, int64_t n,
+                    th_loss_fn loss, void *ctx, float eps, double atol,
+                    double rtol, int max_checks)
+{
+    double worst = 0.0;
+    uint64_t s = 0x9E3779B97F4A7C15ULL;
+    for (int64_t k = 0; k < n && k < max_checks; k++) {
+        int64_t i = k;
+        if (n > max_checks) {
+            s = s * 6364136223846793005ULL + 1442695040888963407ULL;
+            i = (int64_t)((s >> 33) % (uint64_t)n);
+        }
+        float keep = x[i];
+        x[i] = keep + eps;
+        double lp = loss(ctx);
+        x[i] = keep - eps;
+        double lm = loss(ctx);
+        x[i] = keep;
+        double num = (lp - lm) / (2.0 * (double)eps);
+        double err = fabs((double)grad[i] - num);
+        if (err > worst)
+            worst = err;
+        if (err > atol + rtol * fabs(num)) {
+            fprintf(stderr, "gradcheck %s[%lld]: analytic %.8g numeric %.8g\n",
+                    what, (long long)i, (double)grad[i], num);
+            fail();
+        }
+    }
+    return worst;
+}
+
+void th_fill(float *x, int64_t n, float a, uint64_t seed)
+{
+    uint64_t s = seed * 0x9E3779B97F4A7C15ULL + 12345;
+    for (int64_t i = 0; i < n; i++) {
+        s = s * 6364136223846793005ULL + 1442695040888963407ULL;
+        x[i] = ((float)(s >> 40) / (float)(1 << 24) * 2.0f - 1.0f) * a;
+    }
 }

@@ -29,3 +29,17 @@ int th_sh(char *out, size_t n, const char *fmt, ...);
 int th_exists(const char *path);
 
 #endif
+
+/* Finite-difference gradient check. loss(ctx) runs a forward pass and returns
+ * the scalar loss accumulated in double. For up to max_checks entries of x
+ * (all if n <= max_checks, else a seeded random sample), the central
+ * difference (loss(x+eps) - loss(x-eps)) / 2eps is compared with grad;
+ * |analytic - numeric| must be <= atol + rtol * |numeric|. Fails the test
+ * with the name, index and both values otherwise. Returns the largest error
+ * seen. */
+typedef double (*th_loss_fn)(void *ctx);
+double th_gradcheck(const char *what, float *x, const float *grad, int64_t n,
+                    th_loss_fn loss, void *ctx, float eps, double atol,
+                    double rtol, int max_checks);
+/* Fills with uniform values in [-a, a) from a seeded stream. */
+void th_fill(float *x, int64_t n, float a, uint64_t seed);

@@ -47,7 +47,9 @@ tr_status tr_st_write(const char *path, const tr_st_entry *entries, int n,
 
 /* A safetensors file read into memory and validated: header JSON well formed,
  * every tensor F32 with offsets inside the file, not overlapping, and
- * consistent with its shape. */
+ * consistent with its shape. A 0-dim (scalar) tensor, shape [], is returned
+ * with ndim 1 and shape (1); more than 4 dims is an error. Gaps between
+ * tensors are tolerated (triad never writes them). */
 typedef struct tr_st_file tr_st_file;
 
 tr_status tr_st_open(tr_st_file **out, const char *path, tr_err *err);

@@ -1,0 +1,191 @@
+/*
+ * triad/lm.h - the word-level LSTM language model (full softmax): PyTorch's
+ * word_language_model RNNModel with an LSTM and no weight tying, parameter
+ * for parameter:
+ *   encoder.weight (V, E)                         embedding
+ *   rnn.{weight_ih,weight_hh,bias_ih,bias_hh}_l{k} nn.LSTM(E, H, L)
+ *   decoder.weight (V, H), decoder.bias (V)       nn.Linear(H, V)
+ * with dropout on the embeddings, between LSTM layers and on the last LSTM
+ * output. The weights (tr_lm) are separate from the activations of one
+ * worker (tr_lm_state), so one model can be trained by several workers.
+ *
+ * Also here: checkpoints (safetensors with the config and the vocabulary in
+ * the metadata), the training loop with exact resume, evaluation and sampling.
+ */
+#ifndef TRIAD_LM_H
+#define TRIAD_LM_H
+
+#include "triad/core.h"
+#include "triad/data.h"
+#include "triad/optim.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define TR_LM_MAX_LAYERS 8
+
+typedef struct {
+    int vocab_size; /* V, including <unk> and <eos> */
+    int emb;        /* E */
+    int hidden;     /* H */
+    int layers;     /* L */
+    float dropout;  /* p in [0, 1) */
+    int lower;      /* the tokenizer lower-cases */
+} tr_lm_config;
+
+/* Range checks; the message names the CLI option (--hidden, --layers, ...). */
+tr_status tr_lm_config_check(const tr_lm_config *c, tr_err *err);
+/* {"vocab_size":..,"emb":..,"hidden":..,"layers":..,"dropout":..,"lower":..}
+ * (malloc'ed) and back; from_json names `where` (a file) in its messages. */
+char *tr_lm_config_to_json(const tr_lm_config *c);
+tr_status tr_lm_config_from_json(tr_lm_config *c, const char *json,
+                                 const char *where, tr_err *err);
+
+/* The model's weights and their gradients: one parameter set. */
+typedef struct {
+    tr_lm_config cfg;
+    tr_arena arena;
+    tr_params params;
+    tr_param *encoder;                  /* (V, E), row-sparse gradient */
+    tr_param *w_ih[TR_LM_MAX_LAYERS];   /* (4H, E or H) */
+    tr_param *w_hh[TR_LM_MAX_LAYERS];   /* (4H, H) */
+    tr_param *b_ih[TR_LM_MAX_LAYERS];   /* (4H) */
+    tr_param *b_hh[TR_LM_MAX_LAYERS];   /* (4H) */
+    tr_param *dec_w;                    /* (V, H) */
+    tr_param *dec_b;                    /* (V) */
+} tr_lm;
+
+tr_status tr_lm_init(tr_lm *m, const tr_lm_config *cfg, tr_err *err);
+void tr_lm_free(tr_lm *m);
+/* PyTorch's initialisation: encoder and decoder weights U(-0.1, 0.1),
+ * decoder bias 0, LSTM weights and biases U(-1/sqrt(H), 1/sqrt(H)). */
+void tr_lm_init_weights(tr_lm *m, uint64_t seed);
+
+/* One worker's activations for windows of up to T steps and B lanes, the
+ * hidden state carried between windows, and its dropout random stream. */
+typedef struct {
+    int T, B, steps; /* steps: length of the last forward window */
+    int dropped;     /* dropout was applied in the last forward */
+    tr_arena arena;
+    tr_rng rng;
+    int32_t *x, *y;                        /* (T, B) last window */
+    float *emb, *emb_mask;                 /* (T, B, E) */
+    float *h[TR_LM_MAX_LAYERS];            /* (T, B, H) LSTM outputs */
+    float *c[TR_LM_MAX_LAYERS];            /* (T, B, H) cell states */
+    float *gates[TR_LM_MAX_LAYERS];        /* (T, B, 4H) */
+    float *out[TR_LM_MAX_LAYERS];          /* (T, B, H) outputs after dropout */
+    float *mask[TR_LM_MAX_LAYERS];         /* (T, B, H) */
+    float *h0[TR_LM_MAX_LAYERS];           /* (B, H) state at window start */
+    float *c0[TR_LM_MAX_LAYERS];           /* (B, H) */
+    float *probs;                          /* (T*B, V) softmax, then dlogits */
+    float *nll;                            /* (T*B) per-target loss */
+    float *da, *db;                        /* (T, B, max(E, H)) backward scratch */
+    float *dgates;                         /* (T, B, 4H) */
+    float *dstate;                         /* (2, B, H) */
+} tr_lm_state;
+
+/* Plans and allocates the buffers; hidden state zero; dropout stream seeded
+ * from (seed, stream). */
+tr_status tr_lm_state_init(tr_lm_state *s, const tr_lm *m, int T, int B,
+                           uint64_t seed, uint64_t stream, tr_err *err);
+void tr_lm_state_free(tr_lm_state *s);
+/* Zeroes the carried hidden state (start of an epoch). */
+void tr_lm_state_reset(tr_lm_state *s, const tr_lm *m);
+
+/* Forward over x, y (steps, B) time-major; targets y < 0 are skipped.
+ * train != 0 applies dropout. Returns the summed negative log-likelihood in
+ * nats (double). Does not move the hidden state: see tr_lm_carry. */
+double tr_lm_forward(tr_lm_state *s, const tr_lm *m, const int32_t *x,
+                     const int32_t *y, int steps, int train);
+/* Adds scale * d(sum NLL)/d(theta) into m's gradients (use 1/(steps*B) for
+ * the mean). Uses the activations of the last tr_lm_forward. */
+void tr_lm_backward(tr_lm_state *s, tr_lm *m, float scale);
+/* The final state of the last window becomes the next window's start
+ * (truncated BPTT: no gradient flows across windows). */
+void tr_lm_carry(tr_lm_state *s, const tr_lm *m);
+
+/* ---------------------------------------------------------------- checkpoints */
+
+/* Writes weights (PyTorch names) and metadata triad.model = "lm",
+ * triad.config, triad.vocab, triad.step, atomically. */
+tr_status tr_lm_save(const tr_lm *m, const tr_vocab *v, int64_t step,
+                     const char *path, tr_err *err);
+/* Reads a checkpoint into an uninitialised m and a new vocabulary; refuses a
+ * file of another model, a config that disagrees with the vocabulary or the
+ * tensors, missing or extra tensors. step may be NULL. */
+tr_status tr_lm_load(tr_lm *m, tr_vocab **v, int64_t *step, const char *path,
+                     tr_err *err);
+
+/* ---------------------------------------------------------------- evaluation */
+
+/* Perplexity of a text file read as B lanes in windows of T steps (B = 1
+ * scores every token but the first). ntokens (may be NULL) receives the
+ * number of predicted tokens. s must have been initialised with at least
+ * (T, B); its hidden state is reset first. */
+tr_status tr_lm_eval(const tr_lm *m, tr_lm_state *s, const tr_vocab *v,
+                     const char *path, int B, int T, double *ppl,
+                     int64_t *ntokens, tr_err *err);
+
+/* ---------------------------------------------------------------- sampling */
+
+/* Feeds prime (n ids, at least one) and then samples `length` ids at the
+ * given temperature (> 0) from s (T, B >= 1; lane 0 used), writing them to
+ * out. */
+void tr_lm_sample(const tr_lm *m, tr_lm_state *s, const int32_t *prime, int n,
+                  int length, float temperature, tr_rng *rng, int32_t *out);
+
+/* ---------------------------------------------------------------- training */
+
+typedef struct {
+    const char *train_path, *valid_path, *output;
+    int batch, bptt, epochs;
+    int eval_batch;          /* lanes for validation (1 = every token) */
+    tr_opt_config opt;
+    float clip;              /* global gradient norm limit, 0 = none */
+    float decay;             /* divide lr by this when valid ppl stalls; 1 = never */
+    uint64_t seed;
+    int64_t max_steps;       /* stop (and save) after this many updates; 0 = no limit */
+    double max_seconds;      /* stop (and save) after this much training time; 0 = none */
+    int64_t save_every;      /* also save every N updates; 0 = at epoch ends only */
+} tr_lm_train_opts;
+
+/* What the training loop reports after every update and every evaluation. */
+typedef struct {
+    int epoch, epochs;
+    int64_t step;            /* updates so far */
+    int64_t epoch_tokens, epoch_total; /* targets this epoch, and in all */
+    double loss;             /* mean NLL of the last window */
+    double avg_loss;         /* mean NLL since the epoch (or resume) began */
+    double tokens_per_s;     /* since this run began */
+    double elapsed;          /* seconds this run */
+    double lr;
+    double grad_norm;
+    double valid_ppl;        /* set (> 0) only on evaluation reports */
+    int decayed;             /* lr was divided at this evaluation */
+} tr_lm_progress;
+
+typedef void (*tr_lm_progress_fn)(void *ctx, const tr_lm_progress *p);
+
+/* Trains m on opts->train_path with truncated BPTT, evaluating on
+ * opts->valid_path after each epoch. Saves opts->output (the model) and
+ * opts->output + ".state" (optimiser, data position, hidden and random
+ * state) after each epoch, every save_every updates and when stopped by
+ * max_steps, max_seconds or *stop becoming non-zero (e.g. from a signal
+ * handler). To resume, load m and v from opts->output with tr_lm_load and
+ * pass the step it returned as resume_step (-1 = a fresh start): the options
+ * saved in the state file replace opts, except epochs, save_every (when > 0),
+ * the data paths (when not NULL), max_steps and max_seconds, and training
+ * continues exactly where it stopped: the same loss curve as an
+ * uninterrupted run with the same seed and one thread.
+ * *stopped is set when training ended early (budget or stop flag).
+ * Non-finite loss is an error and nothing is saved. */
+tr_status tr_lm_train(tr_lm *m, const tr_vocab *v, tr_lm_train_opts *opts,
+                      int64_t resume_step, volatile int *stop,
+                      tr_lm_progress_fn fn, void *ctx, int *stopped,
+                      tr_err *err);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,98 @@
+/*
+ * triad/nn.h - layers as explicit forward/backward function pairs.
+ *
+ * Conventions (llm.c style): arguments are outputs, caches, inputs, weights,
+ * then dimensions. Forward saves exactly what backward needs in the caller's
+ * buffers; backward ADDS into weight gradients (zeroing is the caller's job,
+ * tr_params_zero_grad) and overwrites input gradients. Buffers are row-major
+ * and their shapes are given in comments. Sequences are time-major: (T, B, .).
+ * No function here allocates memory.
+ */
+#ifndef TRIAD_NN_H
+#define TRIAD_NN_H
+
+#include "triad/core.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ---------------------------------------------------------------- embedding */
+
+/* out (N, E) = W[ids[n]];  W (V, E).  Asserts 0 <= ids[n] < V. */
+void tr_embedding_forward(float *out, const int32_t *ids, const float *W,
+                          int N, int V, int E);
+/* W->grad[ids[n]] += dout[n] and marks those rows touched (row-sparse). */
+void tr_embedding_backward(tr_param *W, const float *dout, const int32_t *ids,
+                           int N, int E);
+
+/* ---------------------------------------------------------------- linear */
+
+/* y (N, O) = x (N, I) W^T + b;  W (O, I) as torch.nn.Linear, b (O) or NULL. */
+void tr_linear_forward(float *y, const float *x, const float *W, const float *b,
+                       int N, int I, int O);
+/* dx (N, I) = dy W (skipped if dx is NULL);  dW (O, I) += dy^T x;
+ * db (O) += sum_n dy[n] (skipped if NULL). */
+void tr_linear_backward(float *dx, float *dW, float *db, const float *dy,
+                        const float *x, const float *W, int N, int I, int O);
+
+/* ---------------------------------------------------------------- LSTM */
+
+/* One LSTM layer over T steps with PyTorch nn.LSTM's layout and gate order
+ * (i, f, g, o):
+ *   gates_t = x_t W_ih^T + b_ih + h_{t-1} W_hh^T + b_hh          (B, 4H)
+ *   i, f, o = sigmoid(.), g = tanh(.)
+ *   c_t = f * c_{t-1} + i * g;   h_t = o * tanh(c_t)
+ * The input projection of all T steps is one GEMM (T*B, I) x (I, 4H); each
+ * step adds (B, H) x (H, 4H) and applies the nonlinearities in one pass.
+ *   h     (T, B, H)   outputs h_1..h_T
+ *   c     (T, B, H)   cache: cell states c_1..c_T
+ *   gates (T, B, 4H)  cache: i, f, g, o after their nonlinearities
+ *   x     (T, B, I);  h0, c0 (B, H) initial state
+ *   w_ih (4H, I), w_hh (4H, H), b_ih (4H), b_hh (4H) */
+void tr_lstm_forward(float *h, float *c, float *gates, const float *x,
+                     const float *h0, const float *c0, const float *w_ih,
+                     const float *w_hh, const float *b_ih, const float *b_hh,
+                     int T, int B, int I, int H);
+
+/* Backward through the same T steps. dh (T, B, H) is the loss gradient for
+ * every output h_t; dhT, dcT (B, H) the gradient for the final state (NULL =
+ * zero, as in truncated BPTT). Writes dx (T, B, I) (NULL = skip), dh0 and dc0
+ * (B, H) (NULL = skip); adds into dw_ih, dw_hh, db_ih, db_hh. dgates
+ * (T, B, 4H) and dstate (2, B, H) are scratch. */
+void tr_lstm_backward(float *dx, float *dh0, float *dc0, float *dw_ih,
+                      float *dw_hh, float *db_ih, float *db_hh, float *dgates,
+                      float *dstate, const float *dh, const float *dhT,
+                      const float *dcT, const float *h, const float *c,
+                      const float *gates, const float *x, const float *h0,
+                      const float *c0, const float *w_ih, const float *w_hh,
+                      int T, int B, int I, int H);
+
+/* ---------------------------------------------------------------- softmax + cross-entropy */
+
+/* Row-wise softmax of logits (N, V) into probs (may alias logits), numerically
+ * stable. Returns sum over rows with y[n] >= 0 of -log probs[n][y[n]]
+ * (double); rows with y[n] < 0 have no target and add nothing. nll (N)
+ * receives each row's loss (0 for rows without target) unless NULL. */
+double tr_xent_forward(float *probs, float *nll, const float *logits,
+                       const int32_t *y, int N, int V);
+/* dlogits (N, V) = scale * w[n] * (probs - onehot(y[n])), or zero for rows
+ * with y[n] < 0; w (N) per-row weights, NULL = all 1. dlogits may alias
+ * probs. */
+void tr_xent_backward(float *dlogits, const float *probs, const int32_t *y,
+                      const float *w, float scale, int N, int V);
+
+/* ---------------------------------------------------------------- dropout */
+
+/* Inverted dropout: mask[k] = 0 with probability p, else 1/(1-p);
+ * out = x * mask (out may alias x). 0 <= p < 1. */
+void tr_dropout_forward(float *out, float *mask, const float *x, float p,
+                        tr_rng *rng, int64_t n);
+/* dx = dout * mask (dx may alias dout). */
+void tr_dropout_backward(float *dx, const float *dout, const float *mask,
+                         int64_t n);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,74 @@
+/* Perplexity of a text and sampling from the language model. */
+#include "triad/lm.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+tr_status tr_lm_eval(const tr_lm *m, tr_lm_state *s, const tr_vocab *v,
+                     const char *path, int B, int T, double *ppl,
+                     int64_t *ntokens, tr_err *err)
+{
+    TR_ASSERT(B == s->B && T <= s->T);
+    tr_batcher *bt = NULL;
+    tr_status st = tr_batcher_open(&bt, path, v, m->cfg.lower, B, T, err);
+    if (st)
+        return st;
+    tr_lm_state_reset(s, m);
+    double nll = 0.0;
+    int64_t n = 0;
+    int steps = 0;
+    while (!(st = tr_batcher_next(bt, s->x, s->y, &steps, err)) && steps > 0) {
+        nll += tr_lm_forward(s, m, s->x, s->y, steps, 0);
+        n += (int64_t)steps * B;
+        tr_lm_carry(s, m);
+    }
+    tr_batcher_close(bt);
+    if (st)
+        return st;
+    if (n == 0)
+        return tr_err_set(err, TR_ERR_FORMAT, "%s: too short to evaluate (needs at least two tokens per lane)", path);
+    *ppl = exp(nll / (double)n);
+    if (ntokens)
+        *ntokens = n;
+    return TR_OK;
+}
+
+/* Draws an id from probs (V) sharpened or flattened by temperature. */
+static int32_t sample_row(const float *probs, int V, float temperature, tr_rng *rng)
+{
+    double total = 0.0;
+    for (int k = 0; k < V; k++)
+        total += pow((double)probs[k], 1.0 / temperature);
+    double u = (double)tr_rng_uniform(rng) * total, acc = 0.0;
+    for (int k = 0; k < V; k++) {
+        acc += pow((double)probs[k], 1.0 / temperature);
+        if (u < acc)
+            return k;
+    }
+    return V - 1;
+}
+
+void tr_lm_sample(const tr_lm *m, tr_lm_state *s, const int32_t *prime, int n,
+                  int length, float temperature, tr_rng *rng, int32_t *out)
+{
+    TR_ASSERT(n >= 1 && temperature > 0.0f);
+    const int B = s->B, V = m->cfg.vocab_size;
+    int32_t *x = s->x, *y = s->y; /* (1, B): lane 0 drives, other lanes idle */
+    for (int b = 0; b < B; b++)
+        y[b] = -1;
+    tr_lm_state_reset(s, m);
+    int32_t next = prime[0];
+    for (int k = 0; k < n + length - 1; k++) {
+        for (int b = 0; b < B; b++)
+            x[b] = next;
+        tr_lm_forward(s, m, x, y, 1, 0);
+        tr_lm_carry(s, m);
+        if (k + 1 < n) {
+            next = prime[k + 1];
+        } else {
+            next = sample_row(s->probs, V, temperature, rng);
+            out[k + 1 - n] = next;
+        }
+    }
+}

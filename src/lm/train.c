@@ -1,0 +1,428 @@
+/* The language model's training loop: truncated BPTT over a streamed corpus,
+ * gradient clipping, an optimiser, validation after each epoch with learning
+ * rate decay on plateau, and checkpoints that resume exactly.
+ *
+ * A checkpoint is two files written atomically: the model (opts->output,
+ * loadable by PyTorch) and the training state (output + ".state"): optimiser
+ * tensors, the hidden state carried between windows, and in the metadata the
+ * options, data position, random stream, schedule and counters. The state
+ * is written first and names the step of its model, so a pair that does not
+ * belong together is refused on resume. */
+#include "triad/io.h"
+#include "triad/lm.h"
+#include "triad/optim.h"
+
+#include <cJSON.h>
+#include <inttypes.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define PATH_MAX_LEN 4096
+
+/* Everything the loop needs besides the model; allocated once before the
+ * first update. */
+typedef struct {
+    tr_lm_train_opts *o;
+    tr_optim opt;
+    tr_plateau plateau;
+    tr_lm_state train, eval;
+    tr_batcher *batches;
+    int64_t *pos;            /* (2B+1) batcher position */
+    int epoch;               /* current epoch, 0-based */
+    int in_epoch;            /* the batcher position is in the middle of an epoch */
+    int64_t step;
+    double epoch_nll;        /* since the start of the epoch */
+    int64_t epoch_n;
+    double train_seconds;    /* all runs together */
+    char train_path[PATH_MAX_LEN], valid_path[PATH_MAX_LEN], state_path[PATH_MAX_LEN + 8];
+} trainer;
+
+static double now_seconds(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+static tr_status check_opts(const tr_lm_train_opts *o, tr_err *err)
+{
+    if (!o->train_path || !o->valid_path || !o->output)
+        return tr_err_set(err, TR_ERR_ARG, "--train, --valid and --output are required");
+    if (o->batch < 1 || o->batch > 100000)
+        return tr_err_set(err, TR_ERR_ARG, "--batch must be in [1, 100000], got %d", o->batch);
+    if (o->bptt < 1 || o->bptt > 100000)
+        return tr_err_set(err, TR_ERR_ARG, "--bptt must be in [1, 100000], got %d", o->bptt);
+    if (o->epochs < 1)
+        return tr_err_set(err, TR_ERR_ARG, "--epochs must be at least 1, got %d", o->epochs);
+    if (o->eval_batch < 1 || o->eval_batch > 100000)
+        return tr_err_set(err, TR_ERR_ARG, "--eval-batch must be in [1, 100000], got %d", o->eval_batch);
+    if (!(o->clip >= 0.0f && isfinite(o->clip)))
+        return tr_err_set(err, TR_ERR_ARG, "--clip must be >= 0 (0 = off), got %g", (double)o->clip);
+    if (!(o->decay >= 1.0f && isfinite(o->decay)))
+        return tr_err_set(err, TR_ERR_ARG, "--decay must be >= 1 (1 = never), got %g", (double)o->decay);
+    if (o->max_steps < 0 || o->save_every < 0 || !(o->max_seconds >= 0.0))
+        return tr_err_set(err, TR_ERR_ARG, "--max-steps, --max-time and --save-every must be >= 0");
+    if (strlen(o->train_path) >= PATH_MAX_LEN || strlen(o->valid_path) >= PATH_MAX_LEN ||
+        strlen(o->output) >= PATH_MAX_LEN)
+        return tr_err_set(err, TR_ERR_ARG, "a path is longer than %d bytes", PATH_MAX_LEN - 1);
+    return tr_opt_config_check(&o->opt, err);
+}
+
+/* ---------------------------------------------------------------- state file */
+
+static char *u64_str(char *buf, uint64_t x)
+{
+    snprintf(buf, 24, "%" PRIu64, x);
+    return buf;
+}
+
+/* The metadata JSON of the training state. */
+static char *state_json(const trainer *t, int B)
+{
+    const tr_lm_train_opts *o = t->o;
+    char a[24], b[24];
+    cJSON *j = cJSON_CreateObject();
+    cJSON_AddStringToObject(j, "train", t->train_path);
+    cJSON_AddStringToObject(j, "valid", t->valid_path);
+    cJSON_AddNumberToObject(j, "batch", o->batch);
+    cJSON_AddNumberToObject(j, "bptt", o->bptt);
+    cJSON_AddNumberToObject(j, "epochs", o->epochs);
+    cJSON_AddNumberToObject(j, "eval_batch", o->eval_batch);
+    cJSON_AddStringToObject(j, "optim", t->opt.cfg.kind == TR_OPT_ADAM ? "adam" : "sgd");
+    cJSON_AddNumberToObject(j, "lr", (double)t->opt.cfg.lr);
+    cJSON_AddNumberToObject(j, "momentum", (double)t->opt.cfg.momentum);
+    cJSON_AddNumberToObject(j, "weight_decay", (double)t->opt.cfg.weight_decay);
+    cJSON_AddNumberToObject(j, "beta1", (double)t->opt.cfg.beta1);
+    cJSON_AddNumberToObject(j, "beta2", (double)t->opt.cfg.beta2);
+    cJSON_AddNumberToObject(j, "eps", (double)t->opt.cfg.eps);
+    cJSON_AddNumberToObject(j, "clip", (double)o->clip);
+    cJSON_AddNumberToObject(j, "decay", (double)o->decay);
+    cJSON_AddStringToObject(j, "seed", u64_str(a, o->seed));
+    cJSON_AddNumberToObject(j, "save_every", (double)o->save_every);
+    cJSON_AddNumberToObject(j, "epoch", t->epoch);
+    cJSON_AddBoolToObject(j, "in_epoch", t->in_epoch);
+    cJSON_AddNumberToObject(j, "step", (double)t->step);
+    cJSON_AddNumberToObject(j, "opt_step", (double)t->opt.step);
+    cJSON_AddNumberToObject(j, "plateau_best", isinf(t->plateau.best) ? -1.0 : t->plateau.best);
+    cJSON_AddNumberToObject(j, "epoch_nll", t->epoch_nll);
+    cJSON_AddNumberToObject(j, "epoch_n", (double)t->epoch_n);
+    cJSON_AddNumberToObject(j, "train_seconds", t->train_seconds);
+    cJSON_AddStringToObject(j, "rng_state", u64_str(a, t->train.rng.state));
+    cJSON_AddStringToObject(j, "rng_inc", u64_str(b, t->train.rng.inc));
+    cJSON *pos = cJSON_AddArrayToObject(j, "position");
+    for (int i = 0; i < 2 * B + 1; i++)
+        cJSON_AddItemToArray(pos, cJSON_CreateNumber((double)t->pos[i]));
+    char *s = cJSON_PrintUnformatted(j);
+    cJSON_Delete(j);
+    TR_ASSERT(s != NULL);
+    return s;
+}
+
+/* Writes the state file, then the model (the pair is consistent whenever the
+ * model file is complete). */
+static tr_status save_checkpoint(trainer *t, tr_lm *m, const tr_vocab *v, tr_err *err)
+{
+    const int L = m->cfg.layers, B = t->o->batch;
+    int n = t->opt.state.n + 2 * L, k = 0;
+    tr_st_entry *e = tr_xcalloc((size_t)n, sizeof *e);
+    tr_tensor *hid = tr_xcalloc((size_t)(2 * L), sizeof *hid);
+    char (*names)[32] = tr_xcalloc((size_t)(2 * L), sizeof *names);
+    for (int i = 0; i < t->opt.state.n; i++, k++) {
+        e[k].name = t->opt.state.p[i].name;
+        e[k].t = &t->opt.state.p[i].value;
+    }
+    for (int l = 0; l < L; l++)
+        for (int w = 0; w < 2; w++) {
+            int q = 2 * l + w;
+            hid[q] = tr_tensor_make(w ? t->train.c0[l] : t->train.h0[l], 2,
+                                    (int64_t[]){B, m->cfg.hidden});
+            snprintf(names[q], sizeof names[q], "hidden.%s_l%d", w ? "c" : "h", l);
+            e[k].name = names[q];
+            e[k++].t = &hid[q];
+        }
+    char *json = state_json(t, B);
+    tr_meta meta[] = {{"triad.model", "lm-train-state"}, {"triad.train", json}};
+    tr_status st = tr_st_write(t->state_path, e, n, meta, 2, err);
+    if (!st)
+        st = tr_lm_save(m, v, t->step, t->o->output, err);
+    free(json);
+    free(e);
+    free(hid);
+    free(names);
+    return st;
+}
+
+static tr_status copy_tensor(const tr_st_file *f, const char *name, float *dst,
+                             int64_t size, const char *path, tr_err *err)
+{
+    const tr_tensor *src = tr_st_get(f, name);
+    if (!src)
+        return tr_err_set(err, TR_ERR_FORMAT, "%s: tensor '%s' is missing", path, name);
+    if (src->size != size)
+        return tr_err_set(err, TR_ERR_SHAPE, "%s: tensor '%s' has %lld values, expected %lld", path, name,
+                          (long long)src->size, (long long)size);
+    memcpy(dst, src->data, (size_t)size * sizeof(float));
+    return TR_OK;
+}
+
+static double jnum(const cJSON *j, const char *key, int *ok)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(j, key);
+    if (!cJSON_IsNumber(v)) {
+        *ok = 0;
+        return 0.0;
+    }
+    return v->valuedouble;
+}
+
+static const char *jstr(const cJSON *j, const char *key, int *ok)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(j, key);
+    if (!cJSON_IsString(v)) {
+        *ok = 0;
+        return "";
+    }
+    return v->valuestring;
+}
+
+/* Reads the options of a saved run into o (before anything is allocated).
+ * Options the caller set (epochs > 0, paths non-NULL) take precedence. */
+static tr_status read_state_opts(trainer *t, const tr_st_file *f, int64_t model_step, tr_err *err)
+{
+    tr_lm_train_opts *o = t->o;
+    const char *kind = tr_st_meta(f, "triad.model");
+    const char *js = tr_st_meta(f, "triad.train");
+    if (!kind || strcmp(kind, "lm-train-state") || !js)
+        return tr_err_set(err, TR_ERR_FORMAT, "%s: not a triad training state file", t->state_path);
+    cJSON *j = cJSON_Parse(js);
+    int ok = j != NULL;
+    if (ok) {
+        snprintf(t->train_path, sizeof t->train_path, "%s", o->train_path ? o->train_path : jstr(j, "train", &ok));
+        snprintf(t->valid_path, sizeof t->valid_path, "%s", o->valid_path ? o->valid_path : jstr(j, "valid", &ok));
+        o->batch = (int)jnum(j, "batch", &ok);
+        o->bptt = (int)jnum(j, "bptt", &ok);
+        if (o->epochs <= 0)
+            o->epochs = (int)jnum(j, "epochs", &ok);
+        o->eval_batch = (int)jnum(j, "eval_batch", &ok);
+        ok = ok && !tr_opt_kind_parse(jstr(j, "optim", &ok), &o->opt.kind, NULL);
+        o->opt.lr = (float)jnum(j, "lr", &ok);
+        o->opt.momentum = (float)jnum(j, "momentum", &ok);
+        o->opt.weight_decay = (float)jnum(j, "weight_decay", &ok);
+        o->opt.beta1 = (float)jnum(j, "beta1", &ok);
+        o->opt.beta2 = (float)jnum(j, "beta2", &ok);
+        o->opt.eps = (float)jnum(j, "eps", &ok);
+        o->clip = (float)jnum(j, "clip", &ok);
+        o->decay = (float)jnum(j, "decay", &ok);
+        o->seed = strtoull(jstr(j, "seed", &ok), NULL, 10);
+        if (o->save_every <= 0)
+            o->save_every = (int64_t)jnum(j, "save_every", &ok);
+        t->step = (int64_t)jnum(j, "step", &ok);
+    }
+    cJSON_Delete(j);
+    if (!ok)
+        return tr_err_set(err, TR_ERR_FORMAT, "%s: training state metadata is incomplete or not JSON", t->state_path);
+    if (t->step != model_step)
+        return tr_err_set(err, TR_ERR_FORMAT, "%s is from step %lld but %s is from step %lld: they do not belong together",
+                          t->state_path, (long long)t->step, o->output, (long long)model_step);
+    o->train_path = t->train_path;
+    o->valid_path = t->valid_path;
+    return TR_OK;
+}
+
+/* Restores counters, position, random stream, schedule, optimiser and hidden
+ * state (after allocation). */
+static tr_status read_state_rest(trainer *t, tr_lm *m, const tr_st_file *f, tr_err *err)
+{
+    cJSON *j = cJSON_Parse(tr_st_meta(f, "triad.train"));
+    int ok = j != NULL, B = t->o->batch;
+    const cJSON *pos = cJSON_GetObjectItemCaseSensitive(j, "position");
+    if (!cJSON_IsArray(pos) || cJSON_GetArraySize(pos) != 2 * B + 1)
+        ok = 0;
+    else
+        for (int i = 0; i < 2 * B + 1; i++)
+            t->pos[i] = (int64_t)cJSON_GetArrayItem(pos, i)->valuedouble;
+    t->epoch = (int)jnum(j, "epoch", &ok);
+    t->in_epoch = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(j, "in_epoch"));
+    t->opt.step = (int64_t)jnum(j, "opt_step", &ok);
+    double best = jnum(j, "plateau_best", &ok);
+    t->plateau.best = best < 0 ? INFINITY : best;
+    t->epoch_nll = jnum(j, "epoch_nll", &ok);
+    t->epoch_n = (int64_t)jnum(j, "epoch_n", &ok);
+    t->train_seconds = jnum(j, "train_seconds", &ok);
+    t->train.rng.state = strtoull(jstr(j, "rng_state", &ok), NULL, 10);
+    t->train.rng.inc = strtoull(jstr(j, "rng_inc", &ok), NULL, 10);
+    cJSON_Delete(j);
+    if (!ok)
+        return tr_err_set(err, TR_ERR_FORMAT, "%s: training state metadata is incomplete", t->state_path);
+    tr_status st = TR_OK;
+    for (int i = 0; i < t->opt.state.n && !st; i++)
+        st = copy_tensor(f, t->opt.state.p[i].name, t->opt.state.p[i].value.data,
+                         t->opt.state.p[i].value.size, t->state_path, err);
+    char name[32];
+    int64_t BH = (int64_t)B * m->cfg.hidden;
+    for (int l = 0; l < m->cfg.layers && !st; l++) {
+        snprintf(name, sizeof name, "hidden.h_l%d", l);
+        st = copy_tensor(f, name, t->train.h0[l], BH, t->state_path, err);
+        snprintf(name, sizeof name, "hidden.c_l%d", l);
+        if (!st)
+            st = copy_tensor(f, name, t->train.c0[l], BH, t->state_path, err);
+    }
+    if (!st && t->in_epoch)
+        st = tr_batcher_seek(t->batches, t->pos, err);
+    return st;
+}
+
+/* ---------------------------------------------------------------- the loop */
+
+static void trainer_free(trainer *t)
+{
+    tr_optim_free(&t->opt);
+    tr_lm_state_free(&t->train);
+    tr_lm_state_free(&t->eval);
+    tr_batcher_close(t->batches);
+    free(t->pos);
+}
+
+/* Zeroes gradients, runs one window forward and backward, clips, updates;
+ * returns the window's summed NLL. No allocation happens here. */
+static double train_window(trainer *t, tr_lm *m, int steps, double *norm)
+{
+    tr_lm_state *s = &t->train;
+    tr_params_zero_grad(&m->params);
+    double nll = tr_lm_forward(s, m, s->x, s->y, steps, 1);
+    tr_lm_backward(s, m, 1.0f / (float)(steps * s->B));
+    *norm = tr_clip_grad_norm(&m->params, t->o->clip);
+    tr_optim_step(&t->opt);
+    tr_lm_carry(s, m);
+    return nll;
+}
+
+tr_status tr_lm_train(tr_lm *m, const tr_vocab *v, tr_lm_train_opts *opts,
+                      int64_t resume_step, volatile int *stop,
+                      tr_lm_progress_fn fn, void *ctx, int *stopped,
+                      tr_err *err)
+{
+    trainer t;
+    memset(&t, 0, sizeof t);
+    t.o = opts;
+    *stopped = 0;
+    tr_st_file *sf = NULL;
+    tr_status st = TR_OK;
+    if (!opts->output || strlen(opts->output) >= PATH_MAX_LEN)
+        return tr_err_set(err, TR_ERR_ARG, "--output is required (at most %d bytes)", PATH_MAX_LEN - 1);
+    snprintf(t.state_path, sizeof t.state_path, "%s.state", opts->output);
+    if (resume_step >= 0) {
+        if ((st = tr_st_open(&sf, t.state_path, err)) || (st = read_state_opts(&t, sf, resume_step, err)))
+            goto done;
+    } else {
+        if (!opts->train_path || !opts->valid_path)
+            return tr_err_set(err, TR_ERR_ARG, "--train and --valid are required");
+        snprintf(t.train_path, sizeof t.train_path, "%s", opts->train_path);
+        snprintf(t.valid_path, sizeof t.valid_path, "%s", opts->valid_path);
+    }
+    if ((st = check_opts(opts, err)))
+        goto done;
+
+    /* Everything is allocated here, before the first update. Both data
+     * files are opened (and validated) before anything is written. */
+    const int B = opts->batch, T = opts->bptt;
+    tr_batcher *vcheck = NULL;
+    if ((st = tr_batcher_open(&vcheck, t.valid_path, v, m->cfg.lower, opts->eval_batch, T, err)))
+        goto done;
+    tr_batcher_close(vcheck);
+    if ((st = tr_batcher_open(&t.batches, t.train_path, v, m->cfg.lower, B, T, err)) ||
+        (st = tr_optim_init(&t.opt, &opts->opt, &m->params, err)) ||
+        (st = tr_lm_state_init(&t.train, m, T, B, opts->seed, 1, err)) ||
+        (st = tr_lm_state_init(&t.eval, m, T, opts->eval_batch, opts->seed, 2, err)))
+        goto done;
+    t.pos = tr_xcalloc((size_t)(2 * B + 1), sizeof(int64_t));
+    tr_plateau_init(&t.plateau, opts->decay, 0.0f);
+    if (sf && (st = read_state_rest(&t, m, sf, err)))
+        goto done;
+
+    tr_lm_progress p;
+    memset(&p, 0, sizeof p);
+    p.epochs = opts->epochs;
+    p.epoch_total = tr_batcher_total_tokens(t.batches);
+    const double t0 = now_seconds(), seconds_before = t.train_seconds;
+    int64_t run_tokens = 0;
+    int steps = 0;
+    while (t.epoch < opts->epochs) {
+        if (!t.in_epoch) {
+            if ((st = tr_batcher_rewind(t.batches, err)))
+                goto done;
+            tr_lm_state_reset(&t.train, m);
+            t.epoch_nll = 0.0;
+            t.epoch_n = 0;
+            t.in_epoch = 1;
+        }
+        p.epoch = t.epoch;
+        for (;;) {
+            if ((st = tr_batcher_next(t.batches, t.train.x, t.train.y, &steps, err)))
+                goto done;
+            if (steps == 0)
+                break;
+            double norm, nll = train_window(&t, m, steps, &norm);
+            int64_t n = (int64_t)steps * B;
+            if (!isfinite(nll) || !isfinite(norm)) {
+                st = tr_err_set(err, TR_ERR_ARG, "training diverged at update %lld (loss %g, gradient norm %g); "
+                                "nothing was saved; try a lower --lr or a --clip", (long long)t.step + 1, nll / (double)n, norm);
+                goto done;
+            }
+            t.step++;
+            t.epoch_nll += nll;
+            t.epoch_n += n;
+            run_tokens += n;
+            double el = now_seconds() - t0;
+            p.step = t.step;
+            p.epoch_tokens = tr_batcher_served(t.batches);
+            p.loss = nll / (double)n;
+            p.avg_loss = t.epoch_nll / (double)t.epoch_n;
+            p.elapsed = el;
+            p.tokens_per_s = el > 0 ? (double)run_tokens / el : 0.0;
+            p.lr = t.opt.cfg.lr;
+            p.grad_norm = norm;
+            p.valid_ppl = 0.0;
+            p.decayed = 0;
+            if (fn)
+                fn(ctx, &p);
+            int halt = (opts->max_steps > 0 && t.step >= opts->max_steps) ||
+                       (opts->max_seconds > 0 && el >= opts->max_seconds) || (stop && *stop);
+            if (halt || (opts->save_every > 0 && t.step % opts->save_every == 0)) {
+                tr_batcher_tell(t.batches, t.pos);
+                t.train_seconds = seconds_before + el;
+                if ((st = save_checkpoint(&t, m, v, err)))
+                    goto done;
+            }
+            if (halt) {
+                *stopped = 1;
+                goto done;
+            }
+        }
+        /* end of epoch: validate, maybe decay, save with the position at the
+         * start of the next epoch */
+        double ppl = 0.0;
+        if ((st = tr_lm_eval(m, &t.eval, v, t.valid_path, opts->eval_batch, T, &ppl, NULL, err)))
+            goto done;
+        p.valid_ppl = ppl;
+        p.decayed = opts->decay > 1.0f && tr_plateau_update(&t.plateau, &t.opt, ppl);
+        p.lr = t.opt.cfg.lr;
+        p.elapsed = now_seconds() - t0;
+        t.in_epoch = 0;
+        t.epoch++; /* the checkpoint resumes at the start of the next epoch */
+        t.train_seconds = seconds_before + p.elapsed;
+        st = save_checkpoint(&t, m, v, err);
+        if (fn)
+            fn(ctx, &p);
+        if (st)
+            goto done;
+    }
+done:
+    if (sf)
+        tr_st_close(sf);
+    trainer_free(&t);
+    return st;
+}
