@@ -14,5 +14,6 @@ typedef struct {
 } tr_cli_command;
 
 int tr_cli_lm(int argc, char **argv);
+int tr_cli_bench(int argc, char **argv);
 
 #endif

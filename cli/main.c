@@ -6,6 +6,7 @@
 
 static const tr_cli_command COMMANDS[] = {
     {"lm", "word-level LSTM language model: train, eval, generate", tr_cli_lm},
+    {"bench", "measurements behind bench/: sgemm peak, LM training throughput", tr_cli_bench},
 };
 
 static void usage(FILE *f)

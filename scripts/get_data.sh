@@ -101,7 +101,8 @@ get_kjv() {
     fetch_deb bibledit-data "$tmp"
     xml=$tmp/root/usr/share/bibledit/sources/kjv.xml
     [ -f "$xml" ] || die "bibledit-data has no usr/share/bibledit/sources/kjv.xml"
-    "$python" "$script_dir/kjv_extract.py" "$xml" "$tmp/kjv.txt" >/dev/null
+    "$python" "$script_dir/kjv_extract.py" "$xml" "$tmp/kjv.txt" >/dev/null ||
+        die "kjv_extract.py could not read $xml"
     n=$(wc -l <"$tmp/kjv.txt" | tr -d ' ')
     [ "$n" = "$expect" ] || die "kjv: extracted $n verses, expected $expect"
     mkdir -p "$out"

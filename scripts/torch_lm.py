@@ -94,11 +94,15 @@ def read_lines(path):
 
 
 def text_to_ids(lines, stoi, lower):
-    """All lines' token ids concatenated, "<eos>" after each line; unknown words map to "<unk>"."""
+    """All lines' token ids concatenated, "<eos>" after each line; unknown words map to "<unk>".
+    Lines without tokens are skipped (no "<eos>"), as triad does."""
     unk, eos = stoi[UNK], stoi[EOS]
     ids = []
     for line in lines:
-        ids.extend(stoi.get(w, unk) for w in tokenize(line, lower))
+        toks = tokenize(line, lower)
+        if not toks:
+            continue
+        ids.extend(stoi.get(w, unk) for w in toks)
         ids.append(eos)
     return ids
 

@@ -162,7 +162,7 @@ static void test_invalid_utf8_in_files(void **state)
     assert_null(b);
     assert_string_equal(err.msg, want);
 
-    tmp_file(p, sizeof p, "data_nul.txt", "x\ny\n");
+    th_tmp(p, sizeof p, "data_nul.txt");
     th_write(p, "one\ntwo\nthree\nfo\0ur\n", 20);
     assert_int_equal(tr_vocab_build(&v, p, 1, 1, 0, NULL, NULL, &err), TR_ERR_FORMAT);
     snprintf(want, sizeof want, "%s:4: NUL byte at byte 3", p);
@@ -244,7 +244,7 @@ static void test_vocab_build_counts_and_order(void **state)
     /* Without lower-casing The/THE/Zed are types of their own; ties in byte order. */
     assert_int_equal(tr_vocab_build(&v, p, 0, 1, 0, NULL, NULL, &err), TR_OK);
     s = tr_vocab_to_string(v);
-    assert_string_equal(s, "<unk>\n<eos>\nb\nthe\na\nab\nTHE\nThe\nZed\nc\nd\nzed");
+    assert_string_equal(s, "<unk>\n<eos>\nb\na\nab\nthe\nTHE\nThe\nZed\nc\nd\nzed");
     free(s);
     tr_vocab_free(v);
 
@@ -418,7 +418,7 @@ static void test_batcher_lane_cuts_and_unknowns(void **state)
     (void)state;
     char p[512];
     tr_err err;
-    /* Line starts 0, 16, 18, 20, 22; size 24. B = 2 cuts at byte 12, so lane 1
+    /* Line starts 0, 16, 18, 20, 22; size 25. B = 2 cuts at byte 12, so lane 1
      * starts at the first line beginning at or after 12: byte 16. */
     tmp_file(p, sizeof p, "data_uneven.txt", "a b c d e f g H\na\nb\nc\nzz\n");
     tr_vocab *v = vocab_of(VOCAB_AH);
@@ -533,7 +533,7 @@ static void reference_lanes(const char *text, int64_t size, const tr_vocab *v, i
 {
     int64_t *starts = calloc((size_t)B + 1, sizeof *starts);
     for (int i = 0; i < B; i++) {
-        int64_t bound = (int64_t)((__int128)i * size / B), o = 0;
+        int64_t bound = (int64_t)i * size / B, o = 0;
         while (o < size && o < bound) { /* next line start at or after bound */
             const char *nl = memchr(text + o, '\n', (size_t)(size - o));
             o = nl ? nl - text + 1 : size;
@@ -598,6 +598,7 @@ static void test_batcher_matches_reference(void **state)
     th_tmp(p, sizeof p, "data_random.txt");
     tr_vocab *v = vocab_of("<unk>\n<eos>\nthe\nlord\ncafé\nüber\nwell-known\n,\n.\n—");
     int Bs[] = {1, 2, 3, 5, 8}, Ts[] = {1, 3, 7};
+    int ran = 0, refused = 0;
     for (int rep = 0; rep < 4; rep++) {
         int64_t size = 0;
         int nlines = 20 + (int)(lcg(&seed) % 40);
@@ -629,11 +630,13 @@ static void test_batcher_matches_reference(void **state)
                 tr_status st = tr_batcher_open(&b, p, v, 1, B, T, &err);
                 if (empty) { /* the rule leaves a lane without tokens */
                     assert_int_equal(st, TR_ERR_ARG);
+                    refused++;
                     for (int i = 0; i < B; i++)
                         free(lanes[i]);
                     continue;
                 }
                 assert_int_equal(st, TR_OK);
+                ran++;
                 assert_int_equal(tr_batcher_total_tokens(b), total);
                 /* Reference batches: every lane advances together until the
                  * shortest one runs out. */
@@ -700,6 +703,8 @@ static void test_batcher_matches_reference(void **state)
             }
         }
     }
+    assert_true(ran >= 40); /* the comparison did run, mostly */
+    print_message("reference comparison: %d configurations, %d with an empty lane\n", ran, refused);
     tr_vocab_free(v);
     free(text);
 }

@@ -137,6 +137,13 @@ void tr_lm_sample(const tr_lm *m, tr_lm_state *s, const int32_t *prime, int n,
 
 /* ---------------------------------------------------------------- training */
 
+/* One update on the window already in s->x, s->y (steps, B): zero the
+ * gradients, forward, backward of the mean loss, clip the global norm to
+ * clip (0 = off; the norm before clipping goes to *norm), optimiser step,
+ * carry the hidden state. Returns the summed NLL. Allocates nothing. */
+double tr_lm_train_step(tr_lm *m, tr_lm_state *s, tr_optim *o, int steps,
+                        float clip, double *norm);
+
 typedef struct {
     const char *train_path, *valid_path, *output;
     int batch, bptt, epochs;

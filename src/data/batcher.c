@@ -15,6 +15,11 @@
  * has T' = min(T, fewest tokens left in any lane - 1) steps; when some lane
  * has one token left the epoch is over, and the tail of longer lanes is not
  * served (as in the usual "batchify" of language-model training).
+ *
+ * tell/seek: a lane's position is the byte offset of the line holding its
+ * next x[0] token and that token's index in the line (the <eos> is the last);
+ * seek re-reads that line and skips to the token. After a failed seek, seek
+ * again or rewind before reading on.
  */
 #include "data_internal.h"
 

@@ -262,7 +262,6 @@ tr_status tr_vocab_build(tr_vocab **out, const char *path, int lower,
         tr_vocab_free(c.v);
         return st;
     }
-    c.counts[TR_EOS_ID] = lines;
 
     int32_t nw = tr_vocab_size(c.v);
     ranked *rk = tr_xmalloc((size_t)nw * sizeof *rk);

@@ -286,16 +286,14 @@ static void trainer_free(trainer *t)
     free(t->pos);
 }
 
-/* Zeroes gradients, runs one window forward and backward, clips, updates;
- * returns the window's summed NLL. No allocation happens here. */
-static double train_window(trainer *t, tr_lm *m, int steps, double *norm)
+double tr_lm_train_step(tr_lm *m, tr_lm_state *s, tr_optim *o, int steps,
+                        float clip, double *norm)
 {
-    tr_lm_state *s = &t->train;
     tr_params_zero_grad(&m->params);
     double nll = tr_lm_forward(s, m, s->x, s->y, steps, 1);
     tr_lm_backward(s, m, 1.0f / (float)(steps * s->B));
-    *norm = tr_clip_grad_norm(&m->params, t->o->clip);
-    tr_optim_step(&t->opt);
+    *norm = tr_clip_grad_norm(&m->params, clip);
+    tr_optim_step(o);
     tr_lm_carry(s, m);
     return nll;
 }
@@ -365,7 +363,7 @@ tr_status tr_lm_train(tr_lm *m, const tr_vocab *v, tr_lm_train_opts *opts,
                 goto done;
             if (steps == 0)
                 break;
-            double norm, nll = train_window(&t, m, steps, &norm);
+            double norm, nll = tr_lm_train_step(m, &t.train, &t.opt, steps, opts->clip, &norm);
             int64_t n = (int64_t)steps * B;
             if (!isfinite(nll) || !isfinite(norm)) {
                 st = tr_err_set(err, TR_ERR_ARG, "training diverged at update %lld (loss %g, gradient norm %g); "
