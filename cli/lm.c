@@ -15,13 +15,11 @@
 /* Set by SIGINT/SIGTERM during training: the loop finishes its update, saves
  * a checkpoint and returns. The one piece of global state, owned by the CLI. */
 static volatile sig_atomic_t g_stop;
-static volatile int g_stop_flag;
 
 static void on_signal(int sig)
 {
     (void)sig;
     g_stop = 1;
-    g_stop_flag = 1;
 }
 
 static int fail(const char *cmd, const tr_err *err)
@@ -95,7 +93,7 @@ static int lm_train(int argc, char **argv)
     const char *cmd = "triad lm train";
     tr_lm_train_opts o;
     memset(&o, 0, sizeof o);
-    o.batch = 20;
+    o.batch = 32;
     o.bptt = 35;
     o.epochs = 3;
     o.eval_batch = 1;
@@ -105,7 +103,7 @@ static int lm_train(int argc, char **argv)
     const char *optim = "sgd", *log_path = NULL, *test_path = NULL;
     tr_opt_config oc = tr_opt_defaults(TR_OPT_SGD);
     oc.lr = 20.0f;
-    tr_lm_config c = {10000, 0, 200, 2, 0.2f, 1};
+    tr_lm_config c = {10000, 0, 128, 2, 0.2f, 1};
     int min_count = 1, threads = (int)sysconf(_SC_NPROCESSORS_ONLN), resume = 0, force = 0;
     int no_lower = 0, quiet = 0;
     if (threads < 1)
@@ -226,7 +224,7 @@ static int lm_train(int argc, char **argv)
     signal(SIGINT, on_signal);
     signal(SIGTERM, on_signal);
     int stopped = 0;
-    tr_status st = tr_lm_train(&m, v, &o, resume_step, &g_stop_flag, on_progress, &g, &stopped, &err);
+    tr_status st = tr_lm_train(&m, v, &o, resume_step, &g_stop, on_progress, &g, &stopped, &err);
     signal(SIGINT, SIG_DFL);
     signal(SIGTERM, SIG_DFL);
     if (g.log)

@@ -9,6 +9,6 @@ cmake -S . -B build -DCMAKE_BUILD_TYPE=Release
 cmake --build build -j"$(nproc)"
 scripts/get_data.sh kjv
 build/triad lm train --train data/kjv/train.txt --valid data/kjv/valid.txt --test data/kjv/test.txt \
-    --output data/kjv-lm.safetensors --force --hidden 128 --batch 32 --epochs 3 --dropout 0.2
+    --output data/kjv-lm.safetensors --force
 echo "--- a sample (triad lm generate --model data/kjv-lm.safetensors --prime 'and god said' --temperature 0.8):"
 build/triad lm generate --model data/kjv-lm.safetensors --prime "and god said" --length 80 --temperature 0.8

@@ -19,6 +19,8 @@
 #include "triad/data.h"
 #include "triad/optim.h"
 
+#include <signal.h>
+
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -188,7 +190,7 @@ typedef void (*tr_lm_progress_fn)(void *ctx, const tr_lm_progress *p);
  * *stopped is set when training ended early (budget or stop flag).
  * Non-finite loss is an error and nothing is saved. */
 tr_status tr_lm_train(tr_lm *m, const tr_vocab *v, tr_lm_train_opts *opts,
-                      int64_t resume_step, volatile int *stop,
+                      int64_t resume_step, volatile sig_atomic_t *stop,
                       tr_lm_progress_fn fn, void *ctx, int *stopped,
                       tr_err *err);
 

@@ -299,7 +299,7 @@ double tr_lm_train_step(tr_lm *m, tr_lm_state *s, tr_optim *o, int steps,
 }
 
 tr_status tr_lm_train(tr_lm *m, const tr_vocab *v, tr_lm_train_opts *opts,
-                      int64_t resume_step, volatile int *stop,
+                      int64_t resume_step, volatile sig_atomic_t *stop,
                       tr_lm_progress_fn fn, void *ctx, int *stopped,
                       tr_err *err)
 {
