@@ -34,6 +34,21 @@ static int file_exists(const char *path)
     return stat(path, &st) == 0;
 }
 
+/* Fails early when the directory that will hold path cannot be written. */
+static int dir_writable(const char *path)
+{
+    char dir[4096];
+    snprintf(dir, sizeof dir, "%s", path);
+    char *slash = strrchr(dir, '/');
+    if (!slash)
+        return access(".", W_OK) == 0;
+    if (slash == dir)
+        slash[1] = '\0';
+    else
+        *slash = '\0';
+    return access(dir, W_OK) == 0;
+}
+
 static void format_duration(char *buf, size_t n, double s)
 {
     if (!(s >= 0) || s > 1e7)
@@ -214,6 +229,22 @@ static int lm_train(int argc, char **argv)
                     threads, threads == 1 ? "" : "s");
     }
 
+    /* everything that can be checked is checked before the first update */
+    int rc = 0;
+    if (!dir_writable(o.output)) {
+        fprintf(stderr, "%s: cannot write --output %s: its directory does not exist or is not writable\n", cmd, o.output);
+        rc = 1;
+    } else if (test_path) {
+        tr_batcher *tb = NULL;
+        if (tr_batcher_open(&tb, test_path, v, m.cfg.lower, 1, 1, &err))
+            rc = fail(cmd, &err);
+        tr_batcher_close(tb);
+    }
+    if (rc) {
+        tr_lm_free(&m);
+        tr_vocab_free(v);
+        return rc;
+    }
     progress g = {isatty(2), quiet, -1e9, NULL, 0.0};
     if (log_path && !(g.log = fopen(log_path, "a"))) {
         fprintf(stderr, "%s: cannot open --log %s for appending\n", cmd, log_path);
@@ -229,7 +260,6 @@ static int lm_train(int argc, char **argv)
     signal(SIGTERM, SIG_DFL);
     if (g.log)
         fclose(g.log);
-    int rc = 0;
     if (st) {
         if (g.tty && !quiet)
             fputc('\n', stderr);

@@ -165,7 +165,8 @@ def perplexity(model, ids, chunk=256):
         y = seq[i + 1:min(i + chunk, n) + 1]  # (T,)
         logits, state = model(x, state)
         total += F.cross_entropy(logits.view(-1, logits.size(-1)), y, reduction="sum").item()
-    return math.exp(total / n), n
+    mean = total / n
+    return (math.exp(mean) if mean < 709.0 else float("inf")), n  # exp overflows past 709
 
 
 def cmd_ppl(ckpt, text):

@@ -8,8 +8,9 @@
  * checkpoints for eval, generate and --resume (missing, truncated, corrupted
  * header, another kind of file, extra/missing tensors, shapes that disagree
  * with the config, crafted with the io API); resume == uninterrupted (logs
- * and model bytes); determinism of train, generate and eval and eval's token
- * count; perplexity against scripts/torch_lm.py when PyTorch is there.
+ * and model bytes) after --max-steps stops and after SIGINT; determinism of
+ * train, generate and eval and eval's token count; perplexity against
+ * scripts/torch_lm.py when PyTorch is there (skipped otherwise).
  *
  * Every failure check asks for a non-zero exit, a message naming the file or
  * option and what was wrong, no sanitizer report, and nothing written. */
@@ -35,7 +36,8 @@ static char g_base[1024];  /* a finished 1-epoch model (2 layers, emb 6, hidden 
 static char g_mid[1024];   /* a run stopped at update 5 of 2 epochs (hidden 8), with .state */
 static char g_mid6[1024];  /* the same stopped at update 5 but hidden 6 */
 
-/* Options of every tiny training run: the corpus, a small model, one thread. */
+/* Options of every tiny training run: small batches and windows, one
+ * thread, no progress output. */
 #define TINY "--batch 4 --bptt 10 --threads 1 --quiet"
 
 static void check_contains(const char *hay, const char *needle, const char *file, int line)
@@ -721,6 +723,13 @@ static void test_failed_runs_keep_existing_checkpoint(void **state)
     assert_failed(rc, "diverged", "--lr");
     assert_unchanged(&m, o);
     assert_unchanged(&s, ostate);
+    /* a rate whose losses stay finite but whose validation perplexity does not */
+    rc = th_triad(out, OUTSZ, "lm train --train '%s' --valid '%s' --output '%s' " TINY
+                  " --hidden 8 --epochs 1 --force --lr 1e10 --clip 0",
+                  g_train, g_valid, o);
+    assert_failed(rc, "diverged", "--lr");
+    assert_unchanged(&m, o);
+    assert_unchanged(&s, ostate);
     assert_int_equal(count_prefixed(dir, "model.st"), 2); /* no temporary file left */
     snap_free(&m);
     snap_free(&s);
@@ -747,6 +756,27 @@ static void test_bad_test_file_fails_before_overwriting(void **state)
     assert_unchanged(&s, ostate);
     snap_free(&m);
     snap_free(&s);
+}
+
+/* An --output in a directory that does not exist cannot be saved: that must
+ * be found before training (as an unwritable --log is), not after the first
+ * epoch of updates. */
+static void test_unwritable_output_fails_before_training(void **state)
+{
+    (void)state;
+    char dir[1024], o[1024], log[1024];
+    scratch(dir, sizeof dir, "nodir");
+    join(o, sizeof o, dir, "no_such_dir/model.st");
+    join(log, sizeof log, dir, "train.csv");
+    int rc = th_triad(out, OUTSZ, "lm train --train '%s' --valid '%s' --output '%s' " TINY " --hidden 8 --epochs 1 --log '%s'",
+                      g_train, g_valid, o, log);
+    assert_failed(rc, "no_such_dir/model.st");
+    assert_false(th_exists(o));
+    size_t n = 0;
+    if (th_exists(log))
+        free(th_read(log, &n));
+    if (n)
+        fail_msg("the run trained (its log has %zu bytes) before finding that %s cannot be written", n, o);
 }
 
 /* ---------------------------------------------------------------- 5. bad checkpoints */
@@ -1118,8 +1148,9 @@ static void test_resume_at_epoch_end_equals_uninterrupted(void **state)
 }
 
 /* Ctrl-C (SIGINT) in the middle of a run saves a checkpoint that resumes to
- * the same log and model as a run never interrupted. The signal is sent once
- * the log has 100 lines (about two of 30 epochs), so its exact step varies. */
+ * the same log and model as a run never interrupted. The signal is sent as
+ * soon as the model file appears (the end of epoch 1, about 120 updates of
+ * --batch 2), so the run stops early in epoch 2, far from an epoch end. */
 static void test_sigint_then_resume_equals_uninterrupted(void **state)
 {
     (void)state;
@@ -1129,17 +1160,18 @@ static void test_sigint_then_resume_equals_uninterrupted(void **state)
     join(alog, sizeof alog, dir, "A.csv");
     join(b, sizeof b, dir, "B.st");
     join(blog, sizeof blog, dir, "B.csv");
-    const char *run = "--hidden 8 --epochs 30 --dropout 0.3 --seed 12 --batch 4 --bptt 10 --threads 1";
+    const char *run = "--hidden 8 --epochs 6 --dropout 0.3 --seed 12 --batch 2 --bptt 10 --threads 1";
     int rc = th_triad(out, OUTSZ, "lm train --train '%s' --valid '%s' --output '%s' %s --quiet --log '%s'",
                       g_train, g_valid, a, run, alog);
     assert_ok(rc);
     const char *bin = getenv("TRIAD_BIN");
     assert_non_null(bin);
+    /* a busy wait without forks, so the signal follows the file closely */
     rc = th_sh(out, OUTSZ,
                "{ '%s' lm train --train '%s' --valid '%s' --output '%s' %s --log '%s' 2>&1 & pid=$!; i=0; "
-               "while [ \"$(cat '%s' 2>/dev/null | wc -l)\" -lt 100 ] && [ $i -lt 2000 ]; do sleep 0.005; i=$((i+1)); done; "
+               "while [ ! -e '%s' ] && [ $i -lt 3000000 ]; do i=$((i+1)); done; "
                "kill -INT $pid; wait $pid; }",
-               bin, g_train, g_valid, b, run, blog, blog);
+               bin, g_train, g_valid, b, run, blog, b);
     assert_ok(rc);
     assert_contains(out, "stopped by signal");
     assert_contains(out, "--resume");
@@ -1384,6 +1416,7 @@ int main(void)
         cmocka_unit_test_teardown(test_bad_eval_texts, free_held),
         cmocka_unit_test_teardown(test_failed_runs_keep_existing_checkpoint, free_held),
         cmocka_unit_test_teardown(test_bad_test_file_fails_before_overwriting, free_held),
+        cmocka_unit_test_teardown(test_unwritable_output_fails_before_training, free_held),
         cmocka_unit_test_teardown(test_bad_checkpoints_eval_generate, free_held),
         cmocka_unit_test_teardown(test_bad_checkpoints_resume, free_held),
         cmocka_unit_test_teardown(test_resume_mid_epoch_equals_uninterrupted, free_held),

@@ -220,6 +220,7 @@ static tr_status read_state_opts(trainer *t, const tr_st_file *f, int64_t model_
         if (o->save_every <= 0)
             o->save_every = (int64_t)jnum(j, "save_every", &ok);
         t->step = (int64_t)jnum(j, "step", &ok);
+        t->epoch = (int)jnum(j, "epoch", &ok);
     }
     cJSON_Delete(j);
     if (!ok)
@@ -227,6 +228,9 @@ static tr_status read_state_opts(trainer *t, const tr_st_file *f, int64_t model_
     if (t->step != model_step)
         return tr_err_set(err, TR_ERR_FORMAT, "%s is from step %lld but %s is from step %lld: they do not belong together",
                           t->state_path, (long long)t->step, o->output, (long long)model_step);
+    if (t->epoch >= o->epochs)
+        return tr_err_set(err, TR_ERR_ARG, "%s has finished %d epoch%s; pass --epochs N with N > %d to train longer",
+                          o->output, t->epoch, t->epoch == 1 ? "" : "s", t->epoch);
     o->train_path = t->train_path;
     o->valid_path = t->valid_path;
     return TR_OK;
@@ -344,6 +348,7 @@ tr_status tr_lm_train(tr_lm *m, const tr_vocab *v, tr_lm_train_opts *opts,
     tr_lm_progress p;
     memset(&p, 0, sizeof p);
     p.epochs = opts->epochs;
+    p.step = t.step;
     p.epoch_total = tr_batcher_total_tokens(t.batches);
     const double t0 = now_seconds(), seconds_before = t.train_seconds;
     int64_t run_tokens = 0;
@@ -405,6 +410,11 @@ tr_status tr_lm_train(tr_lm *m, const tr_vocab *v, tr_lm_train_opts *opts,
         double ppl = 0.0;
         if ((st = tr_lm_eval(m, &t.eval, v, t.valid_path, opts->eval_batch, T, &ppl, NULL, err)))
             goto done;
+        if (!isfinite(ppl)) {
+            st = tr_err_set(err, TR_ERR_ARG, "training diverged in epoch %d (validation perplexity %g); "
+                            "nothing was saved; try a lower --lr or a --clip", t.epoch + 1, ppl);
+            goto done;
+        }
         p.valid_ppl = ppl;
         p.decayed = opts->decay > 1.0f && tr_plateau_update(&t.plateau, &t.opt, ppl);
         p.lr = t.opt.cfg.lr;
