@@ -22,10 +22,14 @@ It can also be run as a script to list a file's contents:
 """
 
 import json
+import os
 import struct
 import sys
 
 import torch
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from safetensors_check import read_safetensors  # noqa: E402
 
 _ALIGN = 8
 
@@ -84,40 +88,17 @@ def load(path):
     """Read a safetensors file of F32 tensors.
 
     Returns (tensors, metadata): tensors is a dict name -> torch.float32 tensor in file
-    header order; metadata is the "__metadata__" dict (empty if absent).
-    Raises ValueError on a malformed file or a dtype other than F32.
+    header order; metadata is the "__metadata__" dict (empty if absent). The file is
+    validated by safetensors_check.read_safetensors (the reference library's rules);
+    raises ValueError on a malformed file or a dtype other than F32.
     """
-    with open(path, "rb") as f:
-        raw = f.read()
-    if len(raw) < 8:
-        raise ValueError("%s: file too short for a safetensors header" % path)
-    (n,) = struct.unpack("<Q", raw[:8])
-    if 8 + n > len(raw):
-        raise ValueError("%s: header length %d exceeds file size %d" % (path, n, len(raw)))
-    try:
-        header = json.loads(raw[8:8 + n].decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise ValueError("%s: bad JSON header: %s" % (path, e))
-    if not isinstance(header, dict):
-        raise ValueError("%s: header is not a JSON object" % path)
-    data = raw[8 + n:]
-    metadata = header.pop("__metadata__", None) or {}
+    raw, metadata = read_safetensors(path)
     tensors = {}
-    for name, info in header.items():
-        dtype = info.get("dtype")
+    for name, (dtype, shape, data) in raw.items():
         if dtype != "F32":
             raise ValueError("%s: tensor %r has dtype %s; only F32 is supported" % (path, name, dtype))
-        shape = [int(d) for d in info["shape"]]
-        begin, end = (int(x) for x in info["data_offsets"])
-        numel = 1
-        for d in shape:
-            numel *= d
-        if not (0 <= begin <= end <= len(data)) or end - begin != 4 * numel:
-            raise ValueError("%s: tensor %r has bad data_offsets %s for shape %s"
-                             % (path, name, info["data_offsets"], shape))
-        buf = bytearray(data[begin:end])
-        if numel:
-            t = torch.frombuffer(buf, dtype=torch.float32).clone()
+        if data:
+            t = torch.frombuffer(bytearray(data), dtype=torch.float32).clone()
         else:
             t = torch.empty(0, dtype=torch.float32)
         tensors[name] = t.reshape(shape)

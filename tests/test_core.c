@@ -106,7 +106,7 @@ static void test_params_sparse_grad(void **state)
             assert_int_equal(tr_arena_init(&a, cap, NULL), TR_OK);
         }
         tr_params_init(&ps, 4);
-        tr_params_add(&ps, &a, "encoder.weight", 2, es, 1);
+        tr_params_add(&ps, &a, "encoder.weight", 2, es, TR_PARAM_SPARSE);
         tr_params_add(&ps, &a, "decoder.bias", 1, ls, 0);
         if (pass == 0)
             tr_params_free(&ps);

@@ -106,12 +106,12 @@ static void test_embedding_grad_sparse(void **state)
     int64_t shape[2] = {9, 4};
     tr_arena_plan(&a);
     tr_params_init(&ps, 1);
-    tr_params_add(&ps, &a, "encoder.weight", 2, shape, 1);
+    tr_params_add(&ps, &a, "encoder.weight", 2, shape, TR_PARAM_SPARSE);
     tr_params_free(&ps);
     size_t cap = a.cap;
     assert_int_equal(tr_arena_init(&a, cap, NULL), TR_OK);
     tr_params_init(&ps, 1);
-    tr_param *W = tr_params_add(&ps, &a, "encoder.weight", 2, shape, 1);
+    tr_param *W = tr_params_add(&ps, &a, "encoder.weight", 2, shape, TR_PARAM_SPARSE);
     th_fill(W->value.data, W->value.size, 1, 7);
     int32_t ids[6] = {2, 5, 2, 8, 0, 5};
     emb_ctx c = {6, 9, 4, ids, W, vec(24, 0, 0), vec(24, 1, 8)};

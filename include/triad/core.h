@@ -162,10 +162,15 @@ typedef struct {
 
 void tr_params_init(tr_params *ps, int cap);
 void tr_params_free(tr_params *ps);
+/* Flags of tr_params_add. */
+#define TR_PARAM_SPARSE 1 /* row-sparse gradient with a touched-row list */
+#define TR_PARAM_NOGRAD 2 /* no gradient storage: grad is an empty (0,) tensor
+                             (optimiser state, which is never differentiated) */
+
 /* Adds a parameter whose value and grad come from arena a; returns it.
  * With a planning arena the tensors have NULL data. */
 tr_param *tr_params_add(tr_params *ps, tr_arena *a, const char *name,
-                        int ndim, const int64_t *shape, int sparse);
+                        int ndim, const int64_t *shape, int flags);
 /* The parameter with this name, or NULL. */
 tr_param *tr_params_find(const tr_params *ps, const char *name);
 /* Total number of scalars. */

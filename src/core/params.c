@@ -23,7 +23,7 @@ void tr_params_free(tr_params *ps)
 }
 
 tr_param *tr_params_add(tr_params *ps, tr_arena *a, const char *name,
-                        int ndim, const int64_t *shape, int sparse)
+                        int ndim, const int64_t *shape, int flags)
 {
     TR_ASSERT(ps->n < ps->cap);
     TR_ASSERT(strlen(name) < sizeof ps->p[0].name);
@@ -31,10 +31,14 @@ tr_param *tr_params_add(tr_params *ps, tr_arena *a, const char *name,
     tr_param *p = &ps->p[ps->n++];
     memset(p, 0, sizeof *p);
     snprintf(p->name, sizeof p->name, "%s", name);
+    TR_ASSERT(!((flags & TR_PARAM_SPARSE) && (flags & TR_PARAM_NOGRAD)));
     p->value = tr_arena_tensor(a, ndim, shape);
-    p->grad = tr_arena_tensor(a, ndim, shape);
-    p->sparse = sparse;
-    if (sparse) {
+    if (flags & TR_PARAM_NOGRAD)
+        p->grad = tr_tensor_make(NULL, 1, (int64_t[]){0});
+    else
+        p->grad = tr_arena_tensor(a, ndim, shape);
+    p->sparse = (flags & TR_PARAM_SPARSE) != 0;
+    if (p->sparse) {
         p->touched = tr_arena_bytes(a, (size_t)shape[0] * sizeof(int32_t));
         p->is_touched = tr_arena_bytes(a, (size_t)shape[0]);
     }

@@ -33,7 +33,7 @@ static void lm_declare(tr_lm *m, tr_arena *a)
     int64_t G = 4 * (int64_t)c->hidden;
     char name[64];
     tr_params_init(&m->params, 4 * c->layers + 3);
-    m->encoder = tr_params_add(&m->params, a, "encoder.weight", 2, (int64_t[]){c->vocab_size, c->emb}, 1);
+    m->encoder = tr_params_add(&m->params, a, "encoder.weight", 2, (int64_t[]){c->vocab_size, c->emb}, TR_PARAM_SPARSE);
     for (int l = 0; l < c->layers; l++) {
         int64_t in = l == 0 ? c->emb : c->hidden;
         snprintf(name, sizeof name, "rnn.weight_ih_l%d", l);

@@ -78,22 +78,12 @@ static const char *const *state_names(const tr_opt_config *c)
     return c->kind == TR_OPT_ADAM ? adam_state_names : sgd_state_names;
 }
 
-/* Adds one state tensor shaped like like. Unlike tr_params_add it gives the
- * tensor no gradient storage (grad is an empty (0,) tensor with NULL data):
- * state is never differentiated, and for a large embedding under Adam a
- * gradient per moment would double the optimiser's memory. Zero-size grads
- * keep tr_params_zero_grad and tr_params_grad_norm safe on a state set. */
+/* Adds one state tensor shaped like `like`, without gradient storage: for a
+ * large embedding under Adam a gradient per moment would double the
+ * optimiser's memory. */
 static void add_state(tr_params *ps, tr_arena *a, const char *name, const tr_tensor *like)
 {
-    static const int64_t empty[1] = {0};
-    TR_ASSERT(ps->n < ps->cap);
-    TR_ASSERT(strlen(name) < sizeof ps->p[0].name);
-    TR_ASSERT(tr_params_find(ps, name) == NULL);
-    tr_param *p = &ps->p[ps->n++];
-    memset(p, 0, sizeof *p);
-    snprintf(p->name, sizeof p->name, "%s", name);
-    p->value = tr_arena_tensor(a, like->ndim, like->shape);
-    p->grad = tr_tensor_make(NULL, 1, empty);
+    tr_params_add(ps, a, name, like->ndim, like->shape, TR_PARAM_NOGRAD);
 }
 
 tr_status tr_optim_init(tr_optim *o, const tr_opt_config *cfg,
