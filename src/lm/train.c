@@ -364,6 +364,17 @@ tr_status tr_lm_train(tr_lm *m, const tr_vocab *v, tr_lm_train_opts *opts,
         }
         p.epoch = t.epoch;
         for (;;) {
+            /* a budget or a signal stops before the next update, so that a
+             * stop at an epoch's end keeps the validated model */
+            double el = now_seconds() - t0;
+            if ((opts->max_steps > 0 && t.step >= opts->max_steps) ||
+                (opts->max_seconds > 0 && el >= opts->max_seconds) || (stop && *stop)) {
+                tr_batcher_tell(t.batches, t.pos);
+                t.train_seconds = seconds_before + el;
+                if (!(st = save_checkpoint(&t, m, v, err)))
+                    *stopped = 1;
+                goto done;
+            }
             if ((st = tr_batcher_next(t.batches, t.train.x, t.train.y, &steps, err)))
                 goto done;
             if (steps == 0)
@@ -379,7 +390,7 @@ tr_status tr_lm_train(tr_lm *m, const tr_vocab *v, tr_lm_train_opts *opts,
             t.epoch_nll += nll;
             t.epoch_n += n;
             run_tokens += n;
-            double el = now_seconds() - t0;
+            el = now_seconds() - t0;
             p.step = t.step;
             p.epoch_tokens = tr_batcher_served(t.batches);
             p.loss = nll / (double)n;
@@ -392,17 +403,11 @@ tr_status tr_lm_train(tr_lm *m, const tr_vocab *v, tr_lm_train_opts *opts,
             p.decayed = 0;
             if (fn)
                 fn(ctx, &p);
-            int halt = (opts->max_steps > 0 && t.step >= opts->max_steps) ||
-                       (opts->max_seconds > 0 && el >= opts->max_seconds) || (stop && *stop);
-            if (halt || (opts->save_every > 0 && t.step % opts->save_every == 0)) {
+            if (opts->save_every > 0 && t.step % opts->save_every == 0) {
                 tr_batcher_tell(t.batches, t.pos);
                 t.train_seconds = seconds_before + el;
                 if ((st = save_checkpoint(&t, m, v, err)))
                     goto done;
-            }
-            if (halt) {
-                *stopped = 1;
-                goto done;
             }
         }
         /* end of epoch: validate, maybe decay, save with the position at the
