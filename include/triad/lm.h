@@ -17,6 +17,7 @@
 
 #include "triad/core.h"
 #include "triad/data.h"
+#include "triad/nn.h"
 #include "triad/optim.h"
 
 #include <signal.h>
@@ -25,7 +26,7 @@
 extern "C" {
 #endif
 
-#define TR_LM_MAX_LAYERS 8
+#define TR_LM_MAX_LAYERS TR_LSTM_MAX_LAYERS
 
 typedef struct {
     int vocab_size; /* V, including <unk> and <eos> */
@@ -49,13 +50,10 @@ typedef struct {
     tr_lm_config cfg;
     tr_arena arena;
     tr_params params;
-    tr_param *encoder;                  /* (V, E), row-sparse gradient */
-    tr_param *w_ih[TR_LM_MAX_LAYERS];   /* (4H, E or H) */
-    tr_param *w_hh[TR_LM_MAX_LAYERS];   /* (4H, H) */
-    tr_param *b_ih[TR_LM_MAX_LAYERS];   /* (4H) */
-    tr_param *b_hh[TR_LM_MAX_LAYERS];   /* (4H) */
-    tr_param *dec_w;                    /* (V, H) */
-    tr_param *dec_b;                    /* (V) */
+    tr_param *encoder;   /* (V, E), row-sparse gradient */
+    tr_lstm_stack rnn;   /* "rnn.*": L layers, E -> H */
+    tr_param *dec_w;     /* (V, H) */
+    tr_param *dec_b;     /* (V) */
 } tr_lm;
 
 tr_status tr_lm_init(tr_lm *m, const tr_lm_config *cfg, tr_err *err);
@@ -68,23 +66,13 @@ void tr_lm_init_weights(tr_lm *m, uint64_t seed);
  * hidden state carried between windows, and its dropout random stream. */
 typedef struct {
     int T, B, steps; /* steps: length of the last forward window */
-    int dropped;     /* dropout was applied in the last forward */
     tr_arena arena;
     tr_rng rng;
-    int32_t *x, *y;                        /* (T, B) last window */
-    float *emb, *emb_mask;                 /* (T, B, E) */
-    float *h[TR_LM_MAX_LAYERS];            /* (T, B, H) LSTM outputs */
-    float *c[TR_LM_MAX_LAYERS];            /* (T, B, H) cell states */
-    float *gates[TR_LM_MAX_LAYERS];        /* (T, B, 4H) */
-    float *out[TR_LM_MAX_LAYERS];          /* (T, B, H) outputs after dropout */
-    float *mask[TR_LM_MAX_LAYERS];         /* (T, B, H) */
-    float *h0[TR_LM_MAX_LAYERS];           /* (B, H) state at window start */
-    float *c0[TR_LM_MAX_LAYERS];           /* (B, H) */
-    float *probs;                          /* (T*B, V) softmax, then dlogits */
-    float *nll;                            /* (T*B) per-target loss */
-    float *da, *db;                        /* (T, B, max(E, H)) backward scratch */
-    float *dgates;                         /* (T, B, 4H) */
-    float *dstate;                         /* (2, B, H) */
+    int32_t *x, *y;          /* (T, B) last window */
+    float *emb;              /* (T, B, E) */
+    tr_lstm_stack_state rnn; /* LSTM activations and the carried state */
+    float *probs;            /* (T*B, V) softmax, then dlogits */
+    float *nll;              /* (T*B) per-target loss */
 } tr_lm_state;
 
 /* Plans and allocates the buffers; hidden state zero; dropout stream seeded

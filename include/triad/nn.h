@@ -68,6 +68,69 @@ void tr_lstm_backward(float *dx, float *dh0, float *dc0, float *dw_ih,
                       const float *c0, const float *w_ih, const float *w_hh,
                       int T, int B, int I, int H);
 
+/* ---------------------------------------------------------------- LSTM stack */
+
+#define TR_LSTM_MAX_LAYERS 8
+
+/* L LSTM layers with dropout on the input, between layers and on the output,
+ * as PyTorch's word_language_model (Dropout, nn.LSTM(dropout=p), Dropout).
+ * The weights live in a parameter set; the activations of one worker and the
+ * state it carries between windows live in a tr_lstm_stack_state. */
+typedef struct {
+    int layers, in, hidden;
+    float dropout;
+    tr_param *w_ih[TR_LSTM_MAX_LAYERS]; /* (4H, in or H) */
+    tr_param *w_hh[TR_LSTM_MAX_LAYERS]; /* (4H, H) */
+    tr_param *b_ih[TR_LSTM_MAX_LAYERS]; /* (4H) */
+    tr_param *b_hh[TR_LSTM_MAX_LAYERS]; /* (4H) */
+} tr_lstm_stack;
+
+/* Declares "<prefix>.weight_ih_l{k}", "<prefix>.weight_hh_l{k}",
+ * "<prefix>.bias_ih_l{k}", "<prefix>.bias_hh_l{k}" in ps (nn.LSTM's names). */
+void tr_lstm_stack_declare(tr_lstm_stack *st, tr_params *ps, tr_arena *a,
+                           const char *prefix, int layers, int in,
+                           int hidden, float dropout);
+/* nn.LSTM's initialisation: every weight and bias U(-1/sqrt(H), 1/sqrt(H)). */
+void tr_lstm_stack_init_weights(tr_lstm_stack *st, tr_rng *r);
+
+typedef struct {
+    int T, B;        /* capacity: steps and lanes */
+    int steps;       /* length of the last forward window */
+    int dropped;     /* dropout was applied in the last forward */
+    const float *in; /* (T, B, I) input of the last forward (after dropout) */
+    float *in_mask;                      /* (T, B, I) */
+    float *h[TR_LSTM_MAX_LAYERS];        /* (T, B, H) outputs of layer l */
+    float *c[TR_LSTM_MAX_LAYERS];        /* (T, B, H) cell states */
+    float *gates[TR_LSTM_MAX_LAYERS];    /* (T, B, 4H) */
+    float *out[TR_LSTM_MAX_LAYERS];      /* (T, B, H) outputs after dropout */
+    float *mask[TR_LSTM_MAX_LAYERS];     /* (T, B, H) */
+    float *h0[TR_LSTM_MAX_LAYERS];       /* (B, H) state at the window's start */
+    float *c0[TR_LSTM_MAX_LAYERS];       /* (B, H) */
+    float *dtop;                         /* (T, B, H) gradient of the output, set by the caller */
+    float *da, *db;                      /* (T, B, max(I, H)) backward scratch */
+    float *dgates;                       /* (T, B, 4H) */
+    float *dstate;                       /* (2, B, H) */
+} tr_lstm_stack_state;
+
+/* Takes the state's buffers from arena a (plan-then-allocate, as params). */
+void tr_lstm_stack_state_declare(tr_lstm_stack_state *s, const tr_lstm_stack *st,
+                                 tr_arena *a, int T, int B);
+/* Zeroes the carried state (h0, c0). */
+void tr_lstm_stack_reset(tr_lstm_stack_state *s, const tr_lstm_stack *st);
+/* The final state of the last window becomes the next window's start. */
+void tr_lstm_stack_carry(tr_lstm_stack_state *s, const tr_lstm_stack *st);
+/* Runs the stack over in (steps, B, I); with train and dropout > 0 dropout is
+ * applied (to in in place, and between layers) with masks drawn from rng.
+ * Returns the top output (steps, B, H), after dropout. */
+const float *tr_lstm_stack_forward(tr_lstm_stack_state *s,
+                                   const tr_lstm_stack *st, float *in,
+                                   int steps, int train, tr_rng *rng);
+/* Back-propagates s->dtop (the gradient of the returned output; used as
+ * scratch) through the last forward: adds into the weight gradients and
+ * returns the gradient of the input in (steps, B, I), before its dropout was
+ * applied (a buffer of s). */
+const float *tr_lstm_stack_backward(tr_lstm_stack_state *s, tr_lstm_stack *st);
+
 /* ---------------------------------------------------------------- softmax + cross-entropy */
 
 /* Row-wise softmax of logits (N, V) into probs (may alias logits), numerically

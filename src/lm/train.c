@@ -137,7 +137,7 @@ static tr_status save_checkpoint(trainer *t, tr_lm *m, const tr_vocab *v, tr_err
     for (int l = 0; l < L; l++)
         for (int w = 0; w < 2; w++) {
             int q = 2 * l + w;
-            hid[q] = tr_tensor_make(w ? t->train.c0[l] : t->train.h0[l], 2,
+            hid[q] = tr_tensor_make(w ? t->train.rnn.c0[l] : t->train.rnn.h0[l], 2,
                                     (int64_t[]){B, m->cfg.hidden});
             snprintf(names[q], sizeof names[q], "hidden.%s_l%d", w ? "c" : "h", l);
             e[k].name = names[q];
@@ -269,10 +269,10 @@ static tr_status read_state_rest(trainer *t, tr_lm *m, const tr_st_file *f, tr_e
     int64_t BH = (int64_t)B * m->cfg.hidden;
     for (int l = 0; l < m->cfg.layers && !st; l++) {
         snprintf(name, sizeof name, "hidden.h_l%d", l);
-        st = copy_tensor(f, name, t->train.h0[l], BH, t->state_path, err);
+        st = copy_tensor(f, name, t->train.rnn.h0[l], BH, t->state_path, err);
         snprintf(name, sizeof name, "hidden.c_l%d", l);
         if (!st)
-            st = copy_tensor(f, name, t->train.c0[l], BH, t->state_path, err);
+            st = copy_tensor(f, name, t->train.rnn.c0[l], BH, t->state_path, err);
     }
     if (!st && t->in_epoch)
         st = tr_batcher_seek(t->batches, t->pos, err);
