@@ -130,11 +130,12 @@ static int bench_lm(int argc, char **argv)
         return 1;
     }
     tr_lm_init_weights(&m, seed);
+    tr_seq_model sm = tr_lm_seq(&m);
     double timed = 0.0, loss = 0.0, norm;
     int64_t tokens = 0, batches = 0;
     int steps, k = 0;
     while (timed < seconds) {
-        if (tr_batcher_next(b, st.x, st.y, &steps, &err)) {
+        if (tr_batcher_next(b, st.seq.x, st.seq.y, &steps, &err)) {
             fprintf(stderr, "%s: %s\n", cmd, err.msg);
             rc = 1;
             break;
@@ -146,7 +147,7 @@ static int bench_lm(int argc, char **argv)
             continue;
         }
         double t0 = now_seconds();
-        loss = tr_lm_train_step(&m, &st, &o, steps, clip, &norm) / (double)(steps * batch);
+        loss = tr_seq_train_step(&sm, &st.seq, &o, steps, clip, &norm) / (double)(steps * batch);
         double dt = now_seconds() - t0;
         if (k++ < BENCH_WARMUP)
             continue;

@@ -255,7 +255,8 @@ static int lm_train(int argc, char **argv)
     signal(SIGINT, on_signal);
     signal(SIGTERM, on_signal);
     int stopped = 0;
-    tr_status st = tr_lm_train(&m, v, &o, resume_step, &g_stop, on_progress, &g, &stopped, &err);
+    tr_seq_model sm = tr_lm_seq(&m);
+    tr_status st = tr_seq_train(&sm, v, &o, resume_step, &g_stop, on_progress, &g, &stopped, &err);
     signal(SIGINT, SIG_DFL);
     signal(SIGTERM, SIG_DFL);
     if (g.log)
@@ -271,15 +272,15 @@ static int lm_train(int argc, char **argv)
     } else {
         printf("valid ppl %.2f\n", g.valid_ppl);
         if (test_path) {
-            tr_lm_state es;
             double ppl = 0;
             int64_t n = 0;
-            if ((st = tr_lm_state_init(&es, &m, o.bptt, 1, 0, 0, &err)) ||
-                (st = tr_lm_eval(&m, &es, v, test_path, 1, o.bptt, &ppl, &n, &err)))
+            tr_seq_state *es = sm.state_new(&m, o.bptt, 1, 0, 0, &err);
+            if (!es || tr_seq_eval(&sm, es, v, test_path, 1, o.bptt, &ppl, &n, &err))
                 rc = fail(cmd, &err);
             else
                 printf("test ppl %.2f (%lld tokens)\n", ppl, (long long)n);
-            tr_lm_state_free(&es);
+            if (es)
+                sm.state_delete(es);
         }
     }
     tr_lm_free(&m);
@@ -312,18 +313,19 @@ static int lm_eval(int argc, char **argv)
     tr_err err;
     tr_lm m;
     tr_vocab *v = NULL;
-    tr_lm_state es;
     double ppl = 0;
     int64_t n = 0;
     if (tr_lm_load(&m, &v, NULL, model, &err))
         return fail(cmd, &err);
     int rc = 0;
-    if (tr_lm_state_init(&es, &m, bptt, batch, 0, 0, &err) ||
-        tr_lm_eval(&m, &es, v, text, batch, bptt, &ppl, &n, &err))
+    tr_seq_model sm = tr_lm_seq(&m);
+    tr_seq_state *es = sm.state_new(&m, bptt, batch, 0, 0, &err);
+    if (!es || tr_seq_eval(&sm, es, v, text, batch, bptt, &ppl, &n, &err))
         rc = fail(cmd, &err);
     else
         printf("ppl %.6f tokens %lld\n", ppl, (long long)n);
-    tr_lm_state_free(&es);
+    if (es)
+        sm.state_delete(es);
     tr_lm_free(&m);
     tr_vocab_free(v);
     return rc;

@@ -106,7 +106,7 @@ static void test_golden_forward_backward(void **state)
     double nll = tr_lm_forward(&s, m, g.x1, g.y1, g.T, 1);
     /* raw logits: the decoder applied to the top layer's output */
     float *logits = calloc((size_t)N * V, sizeof(float));
-    tr_linear_forward(logits, s.rnn.h[L - 1], m->dec_w->value.data, m->dec_b->value.data, N, H, V);
+    tr_linear_forward(logits, s.seq.rnn.h[L - 1], m->dec_w->value.data, m->dec_b->value.data, N, H, V);
     assert_close("logits1", logits, tr_st_get(g.f, "logits1")->data, (int64_t)N * V, GOLDEN_RTOL);
     double loss1 = nll / N, ref1 = scalar(g.f, "loss1", 0);
     assert_true(fabs(loss1 - ref1) <= GOLDEN_RTOL * ref1);
@@ -125,8 +125,8 @@ static void test_golden_forward_backward(void **state)
     tr_lm_carry(&s, m);
     const float *h1 = tr_st_get(g.f, "h1")->data, *c1 = tr_st_get(g.f, "c1")->data;
     for (int l = 0; l < L; l++) {
-        assert_close("h1", s.rnn.h0[l], h1 + (size_t)l * g.B * H, (int64_t)g.B * H, GOLDEN_RTOL);
-        assert_close("c1", s.rnn.c0[l], c1 + (size_t)l * g.B * H, (int64_t)g.B * H, GOLDEN_RTOL);
+        assert_close("h1", s.seq.rnn.h0[l], h1 + (size_t)l * g.B * H, (int64_t)g.B * H, GOLDEN_RTOL);
+        assert_close("c1", s.seq.rnn.c0[l], c1 + (size_t)l * g.B * H, (int64_t)g.B * H, GOLDEN_RTOL);
     }
     double loss2 = tr_lm_forward(&s, m, g.x2, g.y2, g.T, 1) / N, ref2 = scalar(g.f, "loss2", 0);
     assert_true(fabs(loss2 - ref2) <= GOLDEN_RTOL * ref2);
@@ -199,7 +199,7 @@ static double lm_loss(void *p)
 {
     lm_ctx *c = p;
     tr_lm_state_reset(c->s, c->m);
-    c->s->rng = c->rng0;
+    c->s->seq.rng = c->rng0;
     return tr_lm_forward(c->s, c->m, c->x, c->y, c->steps, 1);
 }
 
@@ -222,7 +222,7 @@ static void check_lm(int steps, float dropout, uint64_t seed)
         x[i] = (int32_t)tr_rng_below(&r, 11);
         y[i] = (int32_t)tr_rng_below(&r, 11);
     }
-    lm_ctx c = {&m, &s, x, y, steps, s.rng};
+    lm_ctx c = {&m, &s, x, y, steps, s.seq.rng};
     lm_loss(&c);
     tr_params_zero_grad(&m.params);
     tr_lm_backward(&s, &m, 1.0f);

@@ -62,15 +62,52 @@ void tr_lm_free(tr_lm *m);
  * decoder bias 0, LSTM weights and biases U(-1/sqrt(H), 1/sqrt(H)). */
 void tr_lm_init_weights(tr_lm *m, uint64_t seed);
 
-/* One worker's activations for windows of up to T steps and B lanes, the
- * hidden state carried between windows, and its dropout random stream. */
+/* ---------------------------------------------------------------- any language model */
+
+/* What the worker state of every language model begins with: the current
+ * window, the dropout stream, and the LSTM stack's activations with the
+ * hidden state carried between windows. */
 typedef struct {
-    int T, B, steps; /* steps: length of the last forward window */
-    tr_arena arena;
+    int T, B, steps;         /* capacity, and the length of the last window */
     tr_rng rng;
-    int32_t *x, *y;          /* (T, B) last window */
+    int32_t *x, *y;          /* (T, B) the current window */
+    tr_lstm_stack_state rnn;
+} tr_seq_state;
+
+/* A language model as the training loop, evaluation and checkpoints see it:
+ * the word LSTM LM (tr_lm_seq) and LightRNN (tr_lightrnn_seq) both are one. */
+typedef struct {
+    const char *kind;            /* checkpoint metadata triad.model */
+    void *model;
+    tr_params *params;
+    const tr_lstm_stack *rnn;
+    const tr_lm_config *cfg;
+    /* a new worker state (set-up time: allocates) whose first member is the
+     * tr_seq_state returned; NULL and err set on failure */
+    tr_seq_state *(*state_new)(const void *model, int T, int B, uint64_t seed,
+                               uint64_t stream, tr_err *err);
+    void (*state_delete)(tr_seq_state *s);
+    /* summed -log P(y) over the window; train != 0 applies dropout */
+    double (*forward)(tr_seq_state *s, const void *model, const int32_t *x,
+                      const int32_t *y, int steps, int train);
+    /* adds scale * the gradient of the last forward's loss */
+    void (*backward)(tr_seq_state *s, void *model, float scale);
+    tr_status (*save)(const void *model, const tr_vocab *v, int64_t step,
+                      const char *path, tr_err *err);
+} tr_seq_model;
+
+/* Zeroes the carried hidden state; moves the last window's final state to the
+ * start of the next (truncated BPTT). */
+void tr_seq_reset(tr_seq_state *s, const tr_seq_model *sm);
+void tr_seq_carry(tr_seq_state *s, const tr_seq_model *sm);
+
+/* ---------------------------------------------------------------- the word LSTM LM's worker */
+
+/* One worker's activations for windows of up to T steps and B lanes. */
+typedef struct {
+    tr_seq_state seq;        /* first member: x, y, rng, rnn */
+    tr_arena arena;
     float *emb;              /* (T, B, E) */
-    tr_lstm_stack_state rnn; /* LSTM activations and the carried state */
     float *probs;            /* (T*B, V) softmax, then dlogits */
     float *nll;              /* (T*B) per-target loss */
 } tr_lm_state;
@@ -95,6 +132,9 @@ void tr_lm_backward(tr_lm_state *s, tr_lm *m, float scale);
  * (truncated BPTT: no gradient flows across windows). */
 void tr_lm_carry(tr_lm_state *s, const tr_lm *m);
 
+/* The model behind the tr_seq_model interface. */
+tr_seq_model tr_lm_seq(tr_lm *m);
+
 /* ---------------------------------------------------------------- checkpoints */
 
 /* Writes weights (PyTorch names) and metadata triad.model = "lm",
@@ -111,11 +151,11 @@ tr_status tr_lm_load(tr_lm *m, tr_vocab **v, int64_t *step, const char *path,
 
 /* Perplexity of a text file read as B lanes in windows of T steps (B = 1
  * scores every token but the first). ntokens (may be NULL) receives the
- * number of predicted tokens. s must have been initialised with at least
- * (T, B); its hidden state is reset first. */
-tr_status tr_lm_eval(const tr_lm *m, tr_lm_state *s, const tr_vocab *v,
-                     const char *path, int B, int T, double *ppl,
-                     int64_t *ntokens, tr_err *err);
+ * number of predicted tokens. s must have at least (T, B) room; its hidden
+ * state is reset first. */
+tr_status tr_seq_eval(const tr_seq_model *sm, tr_seq_state *s,
+                      const tr_vocab *v, const char *path, int B, int T,
+                      double *ppl, int64_t *ntokens, tr_err *err);
 
 /* ---------------------------------------------------------------- sampling */
 
@@ -131,8 +171,8 @@ void tr_lm_sample(const tr_lm *m, tr_lm_state *s, const int32_t *prime, int n,
  * gradients, forward, backward of the mean loss, clip the global norm to
  * clip (0 = off; the norm before clipping goes to *norm), optimiser step,
  * carry the hidden state. Returns the summed NLL. Allocates nothing. */
-double tr_lm_train_step(tr_lm *m, tr_lm_state *s, tr_optim *o, int steps,
-                        float clip, double *norm);
+double tr_seq_train_step(const tr_seq_model *sm, tr_seq_state *s,
+                         tr_optim *o, int steps, float clip, double *norm);
 
 typedef struct {
     const char *train_path, *valid_path, *output;
@@ -164,12 +204,12 @@ typedef struct {
 
 typedef void (*tr_lm_progress_fn)(void *ctx, const tr_lm_progress *p);
 
-/* Trains m on opts->train_path with truncated BPTT, evaluating on
+/* Trains the model on opts->train_path with truncated BPTT, evaluating on
  * opts->valid_path after each epoch. Saves opts->output (the model) and
  * opts->output + ".state" (optimiser, data position, hidden and random
  * state) after each epoch, every save_every updates and when stopped by
  * max_steps, max_seconds or *stop becoming non-zero (e.g. from a signal
- * handler). To resume, load m and v from opts->output with tr_lm_load and
+ * handler). To resume, load the model and v from opts->output and
  * pass the step it returned as resume_step (-1 = a fresh start): the options
  * saved in the state file replace opts, except epochs, save_every (when > 0),
  * the data paths (when not NULL), max_steps and max_seconds, and training
@@ -177,10 +217,10 @@ typedef void (*tr_lm_progress_fn)(void *ctx, const tr_lm_progress *p);
  * uninterrupted run with the same seed and one thread.
  * *stopped is set when training ended early (budget or stop flag).
  * Non-finite loss is an error and nothing is saved. */
-tr_status tr_lm_train(tr_lm *m, const tr_vocab *v, tr_lm_train_opts *opts,
-                      int64_t resume_step, volatile sig_atomic_t *stop,
-                      tr_lm_progress_fn fn, void *ctx, int *stopped,
-                      tr_err *err);
+tr_status tr_seq_train(const tr_seq_model *sm, const tr_vocab *v,
+                       tr_lm_train_opts *opts, int64_t resume_step,
+                       volatile sig_atomic_t *stop, tr_lm_progress_fn fn,
+                       void *ctx, int *stopped, tr_err *err);
 
 #ifdef __cplusplus
 }

@@ -1,27 +1,28 @@
-/* Perplexity of a text and sampling from the language model. */
+/* Perplexity of a text under any language model, and sampling from the word
+ * LSTM language model. */
 #include "triad/lm.h"
 
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
-tr_status tr_lm_eval(const tr_lm *m, tr_lm_state *s, const tr_vocab *v,
-                     const char *path, int B, int T, double *ppl,
-                     int64_t *ntokens, tr_err *err)
+tr_status tr_seq_eval(const tr_seq_model *sm, tr_seq_state *s,
+                      const tr_vocab *v, const char *path, int B, int T,
+                      double *ppl, int64_t *ntokens, tr_err *err)
 {
     TR_ASSERT(B == s->B && T <= s->T);
     tr_batcher *bt = NULL;
-    tr_status st = tr_batcher_open(&bt, path, v, m->cfg.lower, B, T, err);
+    tr_status st = tr_batcher_open(&bt, path, v, sm->cfg->lower, B, T, err);
     if (st)
         return st;
-    tr_lm_state_reset(s, m);
+    tr_seq_reset(s, sm);
     double nll = 0.0;
     int64_t n = 0;
     int steps = 0;
     while (!(st = tr_batcher_next(bt, s->x, s->y, &steps, err)) && steps > 0) {
-        nll += tr_lm_forward(s, m, s->x, s->y, steps, 0);
+        nll += sm->forward(s, sm->model, s->x, s->y, steps, 0);
         n += (int64_t)steps * B;
-        tr_lm_carry(s, m);
+        tr_seq_carry(s, sm);
     }
     tr_batcher_close(bt);
     if (st)
@@ -53,8 +54,8 @@ void tr_lm_sample(const tr_lm *m, tr_lm_state *s, const int32_t *prime, int n,
                   int length, float temperature, tr_rng *rng, int32_t *out)
 {
     TR_ASSERT(n >= 1 && temperature > 0.0f);
-    const int B = s->B, V = m->cfg.vocab_size;
-    int32_t *x = s->x, *y = s->y; /* (1, B): lane 0 drives, other lanes idle */
+    const int B = s->seq.B, V = m->cfg.vocab_size;
+    int32_t *x = s->seq.x, *y = s->seq.y; /* (1, B): lane 0 drives, other lanes idle */
     for (int b = 0; b < B; b++)
         y[b] = -1;
     tr_lm_state_reset(s, m);

@@ -8,6 +8,7 @@
 #include "triad/nn.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 tr_status tr_lm_config_check(const tr_lm_config *c, tr_err *err)
@@ -74,11 +75,11 @@ void tr_lm_init_weights(tr_lm *m, uint64_t seed)
 static void state_declare(tr_lm_state *s, const tr_lm *m, tr_arena *a)
 {
     const tr_lm_config *c = &m->cfg;
-    size_t TB = (size_t)s->T * s->B;
-    s->x = tr_arena_bytes(a, TB * sizeof(int32_t));
-    s->y = tr_arena_bytes(a, TB * sizeof(int32_t));
+    size_t TB = (size_t)s->seq.T * s->seq.B;
+    s->seq.x = tr_arena_bytes(a, TB * sizeof(int32_t));
+    s->seq.y = tr_arena_bytes(a, TB * sizeof(int32_t));
     s->emb = tr_arena_floats(a, TB * c->emb);
-    tr_lstm_stack_state_declare(&s->rnn, &m->rnn, a, s->T, s->B);
+    tr_lstm_stack_state_declare(&s->seq.rnn, &m->rnn, a, s->seq.T, s->seq.B);
     s->probs = tr_arena_floats(a, TB * c->vocab_size);
     s->nll = tr_arena_floats(a, TB);
 }
@@ -89,15 +90,15 @@ tr_status tr_lm_state_init(tr_lm_state *s, const tr_lm *m, int T, int B,
     memset(s, 0, sizeof *s);
     if (T < 1 || B < 1)
         return tr_err_set(err, TR_ERR_ARG, "--bptt and --batch must be at least 1, got %d and %d", T, B);
-    s->T = T;
-    s->B = B;
+    s->seq.T = T;
+    s->seq.B = B;
     tr_arena plan;
     tr_arena_plan(&plan);
     state_declare(s, m, &plan);
     if (tr_arena_init(&s->arena, plan.cap, err))
         return TR_ERR_NOMEM;
     state_declare(s, m, &s->arena);
-    tr_rng_seed(&s->rng, seed, stream);
+    tr_rng_seed(&s->seq.rng, seed, stream);
     return TR_OK;
 }
 
@@ -109,7 +110,7 @@ void tr_lm_state_free(tr_lm_state *s)
 
 void tr_lm_state_reset(tr_lm_state *s, const tr_lm *m)
 {
-    tr_lstm_stack_reset(&s->rnn, &m->rnn);
+    tr_lstm_stack_reset(&s->seq.rnn, &m->rnn);
 }
 
 /* ---------------------------------------------------------------- forward / backward */
@@ -118,33 +119,92 @@ double tr_lm_forward(tr_lm_state *s, const tr_lm *m, const int32_t *x,
                      const int32_t *y, int steps, int train)
 {
     const tr_lm_config *c = &m->cfg;
-    const int B = s->B, H = c->hidden, V = c->vocab_size, N = steps * B;
-    TR_ASSERT(steps >= 1 && steps <= s->T);
-    s->steps = steps;
-    memcpy(s->x, x, (size_t)N * sizeof(int32_t));
-    memcpy(s->y, y, (size_t)N * sizeof(int32_t));
+    tr_seq_state *q = &s->seq;
+    const int B = q->B, H = c->hidden, V = c->vocab_size, N = steps * B;
+    TR_ASSERT(steps >= 1 && steps <= q->T);
+    q->steps = steps;
+    if (q->x != x)
+        memcpy(q->x, x, (size_t)N * sizeof(int32_t));
+    if (q->y != y)
+        memcpy(q->y, y, (size_t)N * sizeof(int32_t));
     /* emb (T, B, E) = encoder[x]; top (T, B, H) = LSTM stack (with dropout) */
-    tr_embedding_forward(s->emb, s->x, m->encoder->value.data, N, V, c->emb);
-    const float *top = tr_lstm_stack_forward(&s->rnn, &m->rnn, s->emb, steps, train, &s->rng);
+    tr_embedding_forward(s->emb, q->x, m->encoder->value.data, N, V, c->emb);
+    const float *top = tr_lstm_stack_forward(&q->rnn, &m->rnn, s->emb, steps, train, &q->rng);
     /* probs (T*B, V) = softmax(top W_dec^T + b_dec) */
     tr_linear_forward(s->probs, top, m->dec_w->value.data, m->dec_b->value.data, N, H, V);
-    return tr_xent_forward(s->probs, s->nll, s->probs, s->y, N, V);
+    return tr_xent_forward(s->probs, s->nll, s->probs, q->y, N, V);
 }
 
 void tr_lm_backward(tr_lm_state *s, tr_lm *m, float scale)
 {
     const tr_lm_config *c = &m->cfg;
-    const int H = c->hidden, V = c->vocab_size, N = s->steps * s->B, L = c->layers;
-    const float *top = s->rnn.dropped ? s->rnn.out[L - 1] : s->rnn.h[L - 1];
+    tr_seq_state *q = &s->seq;
+    const int H = c->hidden, V = c->vocab_size, N = q->steps * q->B, L = c->layers;
+    const float *top = q->rnn.dropped ? q->rnn.out[L - 1] : q->rnn.h[L - 1];
     /* dlogits (T*B, V), in place of probs; dtop = grad of the decoder input */
-    tr_xent_backward(s->probs, s->probs, s->y, NULL, scale, N, V);
-    tr_linear_backward(s->rnn.dtop, m->dec_w->grad.data, m->dec_b->grad.data, s->probs, top,
+    tr_xent_backward(s->probs, s->probs, q->y, NULL, scale, N, V);
+    tr_linear_backward(q->rnn.dtop, m->dec_w->grad.data, m->dec_b->grad.data, s->probs, top,
                        m->dec_w->value.data, N, H, V);
-    const float *demb = tr_lstm_stack_backward(&s->rnn, &m->rnn);
-    tr_embedding_backward(m->encoder, demb, s->x, N, c->emb);
+    const float *demb = tr_lstm_stack_backward(&q->rnn, &m->rnn);
+    tr_embedding_backward(m->encoder, demb, q->x, N, c->emb);
 }
 
 void tr_lm_carry(tr_lm_state *s, const tr_lm *m)
 {
-    tr_lstm_stack_carry(&s->rnn, &m->rnn);
+    tr_lstm_stack_carry(&s->seq.rnn, &m->rnn);
+}
+
+/* ---------------------------------------------------------------- as a tr_seq_model */
+
+static tr_seq_state *seq_state_new(const void *model, int T, int B, uint64_t seed,
+                                   uint64_t stream, tr_err *err)
+{
+    tr_lm_state *s = tr_xmalloc(sizeof *s);
+    if (tr_lm_state_init(s, model, T, B, seed, stream, err)) {
+        free(s);
+        return NULL;
+    }
+    return &s->seq;
+}
+
+static void seq_state_delete(tr_seq_state *s)
+{
+    if (s) {
+        tr_lm_state_free((tr_lm_state *)s);
+        free(s);
+    }
+}
+
+static double seq_forward(tr_seq_state *s, const void *model, const int32_t *x,
+                          const int32_t *y, int steps, int train)
+{
+    return tr_lm_forward((tr_lm_state *)s, model, x, y, steps, train);
+}
+
+static void seq_backward(tr_seq_state *s, void *model, float scale)
+{
+    tr_lm_backward((tr_lm_state *)s, model, scale);
+}
+
+static tr_status seq_save(const void *model, const tr_vocab *v, int64_t step,
+                          const char *path, tr_err *err)
+{
+    return tr_lm_save(model, v, step, path, err);
+}
+
+tr_seq_model tr_lm_seq(tr_lm *m)
+{
+    tr_seq_model sm = {"lm", m, &m->params, &m->rnn, &m->cfg, seq_state_new, seq_state_delete,
+                       seq_forward, seq_backward, seq_save};
+    return sm;
+}
+
+void tr_seq_reset(tr_seq_state *s, const tr_seq_model *sm)
+{
+    tr_lstm_stack_reset(&s->rnn, sm->rnn);
+}
+
+void tr_seq_carry(tr_seq_state *s, const tr_seq_model *sm)
+{
+    tr_lstm_stack_carry(&s->rnn, sm->rnn);
 }

@@ -26,9 +26,10 @@
  * first update. */
 typedef struct {
     tr_lm_train_opts *o;
+    const tr_seq_model *sm;
     tr_optim opt;
     tr_plateau plateau;
-    tr_lm_state train, eval;
+    tr_seq_state *train, *eval; /* worker states (owned) */
     tr_batcher *batches;
     int64_t *pos;            /* (2B+1) batcher position */
     int epoch;               /* current epoch, 0-based */
@@ -110,8 +111,8 @@ static char *state_json(const trainer *t, int B)
     cJSON_AddNumberToObject(j, "epoch_nll", t->epoch_nll);
     cJSON_AddNumberToObject(j, "epoch_n", (double)t->epoch_n);
     cJSON_AddNumberToObject(j, "train_seconds", t->train_seconds);
-    cJSON_AddStringToObject(j, "rng_state", u64_str(a, t->train.rng.state));
-    cJSON_AddStringToObject(j, "rng_inc", u64_str(b, t->train.rng.inc));
+    cJSON_AddStringToObject(j, "rng_state", u64_str(a, t->train->rng.state));
+    cJSON_AddStringToObject(j, "rng_inc", u64_str(b, t->train->rng.inc));
     cJSON *pos = cJSON_AddArrayToObject(j, "position");
     for (int i = 0; i < 2 * B + 1; i++)
         cJSON_AddItemToArray(pos, cJSON_CreateNumber((double)t->pos[i]));
@@ -123,9 +124,9 @@ static char *state_json(const trainer *t, int B)
 
 /* Writes the state file, then the model (the pair is consistent whenever the
  * model file is complete). */
-static tr_status save_checkpoint(trainer *t, tr_lm *m, const tr_vocab *v, tr_err *err)
+static tr_status save_checkpoint(trainer *t, const tr_vocab *v, tr_err *err)
 {
-    const int L = m->cfg.layers, B = t->o->batch;
+    const int L = t->sm->cfg->layers, B = t->o->batch;
     int n = t->opt.state.n + 2 * L, k = 0;
     tr_st_entry *e = tr_xcalloc((size_t)n, sizeof *e);
     tr_tensor *hid = tr_xcalloc((size_t)(2 * L), sizeof *hid);
@@ -137,8 +138,8 @@ static tr_status save_checkpoint(trainer *t, tr_lm *m, const tr_vocab *v, tr_err
     for (int l = 0; l < L; l++)
         for (int w = 0; w < 2; w++) {
             int q = 2 * l + w;
-            hid[q] = tr_tensor_make(w ? t->train.rnn.c0[l] : t->train.rnn.h0[l], 2,
-                                    (int64_t[]){B, m->cfg.hidden});
+            hid[q] = tr_tensor_make(w ? t->train->rnn.c0[l] : t->train->rnn.h0[l], 2,
+                                    (int64_t[]){B, t->sm->cfg->hidden});
             snprintf(names[q], sizeof names[q], "hidden.%s_l%d", w ? "c" : "h", l);
             e[k].name = names[q];
             e[k++].t = &hid[q];
@@ -147,7 +148,7 @@ static tr_status save_checkpoint(trainer *t, tr_lm *m, const tr_vocab *v, tr_err
     tr_meta meta[] = {{"triad.model", "lm-train-state"}, {"triad.train", json}};
     tr_status st = tr_st_write(t->state_path, e, n, meta, 2, err);
     if (!st)
-        st = tr_lm_save(m, v, t->step, t->o->output, err);
+        st = t->sm->save(t->sm->model, v, t->step, t->o->output, err);
     free(json);
     free(e);
     free(hid);
@@ -238,7 +239,7 @@ static tr_status read_state_opts(trainer *t, const tr_st_file *f, int64_t model_
 
 /* Restores counters, position, random stream, schedule, optimiser and hidden
  * state (after allocation). */
-static tr_status read_state_rest(trainer *t, tr_lm *m, const tr_st_file *f, tr_err *err)
+static tr_status read_state_rest(trainer *t, const tr_st_file *f, tr_err *err)
 {
     cJSON *j = cJSON_Parse(tr_st_meta(f, "triad.train"));
     int ok = j != NULL, B = t->o->batch;
@@ -256,8 +257,8 @@ static tr_status read_state_rest(trainer *t, tr_lm *m, const tr_st_file *f, tr_e
     t->epoch_nll = jnum(j, "epoch_nll", &ok);
     t->epoch_n = (int64_t)jnum(j, "epoch_n", &ok);
     t->train_seconds = jnum(j, "train_seconds", &ok);
-    t->train.rng.state = strtoull(jstr(j, "rng_state", &ok), NULL, 10);
-    t->train.rng.inc = strtoull(jstr(j, "rng_inc", &ok), NULL, 10);
+    t->train->rng.state = strtoull(jstr(j, "rng_state", &ok), NULL, 10);
+    t->train->rng.inc = strtoull(jstr(j, "rng_inc", &ok), NULL, 10);
     cJSON_Delete(j);
     if (!ok)
         return tr_err_set(err, TR_ERR_FORMAT, "%s: training state metadata is incomplete", t->state_path);
@@ -266,13 +267,13 @@ static tr_status read_state_rest(trainer *t, tr_lm *m, const tr_st_file *f, tr_e
         st = copy_tensor(f, t->opt.state.p[i].name, t->opt.state.p[i].value.data,
                          t->opt.state.p[i].value.size, t->state_path, err);
     char name[32];
-    int64_t BH = (int64_t)B * m->cfg.hidden;
-    for (int l = 0; l < m->cfg.layers && !st; l++) {
+    int64_t BH = (int64_t)B * t->sm->cfg->hidden;
+    for (int l = 0; l < t->sm->cfg->layers && !st; l++) {
         snprintf(name, sizeof name, "hidden.h_l%d", l);
-        st = copy_tensor(f, name, t->train.rnn.h0[l], BH, t->state_path, err);
+        st = copy_tensor(f, name, t->train->rnn.h0[l], BH, t->state_path, err);
         snprintf(name, sizeof name, "hidden.c_l%d", l);
         if (!st)
-            st = copy_tensor(f, name, t->train.rnn.c0[l], BH, t->state_path, err);
+            st = copy_tensor(f, name, t->train->rnn.c0[l], BH, t->state_path, err);
     }
     if (!st && t->in_epoch)
         st = tr_batcher_seek(t->batches, t->pos, err);
@@ -284,32 +285,35 @@ static tr_status read_state_rest(trainer *t, tr_lm *m, const tr_st_file *f, tr_e
 static void trainer_free(trainer *t)
 {
     tr_optim_free(&t->opt);
-    tr_lm_state_free(&t->train);
-    tr_lm_state_free(&t->eval);
+    if (t->train)
+        t->sm->state_delete(t->train);
+    if (t->eval)
+        t->sm->state_delete(t->eval);
     tr_batcher_close(t->batches);
     free(t->pos);
 }
 
-double tr_lm_train_step(tr_lm *m, tr_lm_state *s, tr_optim *o, int steps,
-                        float clip, double *norm)
+double tr_seq_train_step(const tr_seq_model *sm, tr_seq_state *s,
+                         tr_optim *o, int steps, float clip, double *norm)
 {
-    tr_params_zero_grad(&m->params);
-    double nll = tr_lm_forward(s, m, s->x, s->y, steps, 1);
-    tr_lm_backward(s, m, 1.0f / (float)(steps * s->B));
-    *norm = tr_clip_grad_norm(&m->params, clip);
+    tr_params_zero_grad(sm->params);
+    double nll = sm->forward(s, sm->model, s->x, s->y, steps, 1);
+    sm->backward(s, sm->model, 1.0f / (float)(steps * s->B));
+    *norm = tr_clip_grad_norm(sm->params, clip);
     tr_optim_step(o);
-    tr_lm_carry(s, m);
+    tr_seq_carry(s, sm);
     return nll;
 }
 
-tr_status tr_lm_train(tr_lm *m, const tr_vocab *v, tr_lm_train_opts *opts,
-                      int64_t resume_step, volatile sig_atomic_t *stop,
-                      tr_lm_progress_fn fn, void *ctx, int *stopped,
-                      tr_err *err)
+tr_status tr_seq_train(const tr_seq_model *sm, const tr_vocab *v,
+                       tr_lm_train_opts *opts, int64_t resume_step,
+                       volatile sig_atomic_t *stop, tr_lm_progress_fn fn,
+                       void *ctx, int *stopped, tr_err *err)
 {
     trainer t;
     memset(&t, 0, sizeof t);
     t.o = opts;
+    t.sm = sm;
     *stopped = 0;
     tr_st_file *sf = NULL;
     tr_status st = TR_OK;
@@ -332,17 +336,20 @@ tr_status tr_lm_train(tr_lm *m, const tr_vocab *v, tr_lm_train_opts *opts,
      * files are opened (and validated) before anything is written. */
     const int B = opts->batch, T = opts->bptt;
     tr_batcher *vcheck = NULL;
-    if ((st = tr_batcher_open(&vcheck, t.valid_path, v, m->cfg.lower, opts->eval_batch, T, err)))
+    if ((st = tr_batcher_open(&vcheck, t.valid_path, v, sm->cfg->lower, opts->eval_batch, T, err)))
         goto done;
     tr_batcher_close(vcheck);
-    if ((st = tr_batcher_open(&t.batches, t.train_path, v, m->cfg.lower, B, T, err)) ||
-        (st = tr_optim_init(&t.opt, &opts->opt, &m->params, err)) ||
-        (st = tr_lm_state_init(&t.train, m, T, B, opts->seed, 1, err)) ||
-        (st = tr_lm_state_init(&t.eval, m, T, opts->eval_batch, opts->seed, 2, err)))
+    if ((st = tr_batcher_open(&t.batches, t.train_path, v, sm->cfg->lower, B, T, err)) ||
+        (st = tr_optim_init(&t.opt, &opts->opt, sm->params, err)))
         goto done;
+    if (!(t.train = sm->state_new(sm->model, T, B, opts->seed, 1, err)) ||
+        !(t.eval = sm->state_new(sm->model, T, opts->eval_batch, opts->seed, 2, err))) {
+        st = err ? err->code : TR_ERR_NOMEM;
+        goto done;
+    }
     t.pos = tr_xcalloc((size_t)(2 * B + 1), sizeof(int64_t));
     tr_plateau_init(&t.plateau, opts->decay, 0.0f);
-    if (sf && (st = read_state_rest(&t, m, sf, err)))
+    if (sf && (st = read_state_rest(&t, sf, err)))
         goto done;
 
     tr_lm_progress p;
@@ -357,7 +364,7 @@ tr_status tr_lm_train(tr_lm *m, const tr_vocab *v, tr_lm_train_opts *opts,
         if (!t.in_epoch) {
             if ((st = tr_batcher_rewind(t.batches, err)))
                 goto done;
-            tr_lm_state_reset(&t.train, m);
+            tr_seq_reset(t.train, sm);
             t.epoch_nll = 0.0;
             t.epoch_n = 0;
             t.in_epoch = 1;
@@ -371,15 +378,15 @@ tr_status tr_lm_train(tr_lm *m, const tr_vocab *v, tr_lm_train_opts *opts,
                 (opts->max_seconds > 0 && el >= opts->max_seconds) || (stop && *stop)) {
                 tr_batcher_tell(t.batches, t.pos);
                 t.train_seconds = seconds_before + el;
-                if (!(st = save_checkpoint(&t, m, v, err)))
+                if (!(st = save_checkpoint(&t, v, err)))
                     *stopped = 1;
                 goto done;
             }
-            if ((st = tr_batcher_next(t.batches, t.train.x, t.train.y, &steps, err)))
+            if ((st = tr_batcher_next(t.batches, t.train->x, t.train->y, &steps, err)))
                 goto done;
             if (steps == 0)
                 break;
-            double norm, nll = tr_lm_train_step(m, &t.train, &t.opt, steps, opts->clip, &norm);
+            double norm, nll = tr_seq_train_step(sm, t.train, &t.opt, steps, opts->clip, &norm);
             int64_t n = (int64_t)steps * B;
             if (!isfinite(nll) || !isfinite(norm)) {
                 st = tr_err_set(err, TR_ERR_ARG, "training diverged at update %lld (loss %g, gradient norm %g); "
@@ -406,14 +413,14 @@ tr_status tr_lm_train(tr_lm *m, const tr_vocab *v, tr_lm_train_opts *opts,
             if (opts->save_every > 0 && t.step % opts->save_every == 0) {
                 tr_batcher_tell(t.batches, t.pos);
                 t.train_seconds = seconds_before + el;
-                if ((st = save_checkpoint(&t, m, v, err)))
+                if ((st = save_checkpoint(&t, v, err)))
                     goto done;
             }
         }
         /* end of epoch: validate, maybe decay, save with the position at the
          * start of the next epoch */
         double ppl = 0.0;
-        if ((st = tr_lm_eval(m, &t.eval, v, t.valid_path, opts->eval_batch, T, &ppl, NULL, err)))
+        if ((st = tr_seq_eval(sm, t.eval, v, t.valid_path, opts->eval_batch, T, &ppl, NULL, err)))
             goto done;
         if (!isfinite(ppl)) {
             st = tr_err_set(err, TR_ERR_ARG, "training diverged in epoch %d (validation perplexity %g); "
@@ -427,7 +434,7 @@ tr_status tr_lm_train(tr_lm *m, const tr_vocab *v, tr_lm_train_opts *opts,
         t.in_epoch = 0;
         t.epoch++; /* the checkpoint resumes at the start of the next epoch */
         t.train_seconds = seconds_before + p.elapsed;
-        st = save_checkpoint(&t, m, v, err);
+        st = save_checkpoint(&t, v, err);
         if (fn)
             fn(ctx, &p);
         if (st)
