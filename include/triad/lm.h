@@ -17,6 +17,7 @@
 
 #include "triad/core.h"
 #include "triad/data.h"
+#include "triad/io.h"
 #include "triad/nn.h"
 #include "triad/optim.h"
 
@@ -141,6 +142,18 @@ tr_seq_model tr_lm_seq(tr_lm *m);
  * triad.config, triad.vocab, triad.step, atomically. */
 tr_status tr_lm_save(const tr_lm *m, const tr_vocab *v, int64_t step,
                      const char *path, tr_err *err);
+/* The parts every language-model checkpoint shares: writes ps with metadata
+ * triad.model = kind, triad.config, triad.vocab, triad.step and up to 4
+ * extra entries; reads and checks them back (kind, config, a vocabulary of
+ * the config's size). */
+tr_status tr_lm_save_params(const tr_params *ps, const char *kind,
+                            const tr_lm_config *c, const tr_vocab *v,
+                            int64_t step, const tr_meta *extra, int nextra,
+                            const char *path, tr_err *err);
+tr_status tr_lm_read_meta(const tr_st_file *f, const char *path,
+                          const char *kind, tr_lm_config *c, tr_vocab **v,
+                          int64_t *step, tr_err *err);
+
 /* Reads a checkpoint into an uninitialised m and a new vocabulary; refuses a
  * file of another model, a config that disagrees with the vocabulary or the
  * tensors, missing or extra tensors. step may be NULL. */
