@@ -2,17 +2,41 @@
 # get_data.sh - fetch and prepare triad's real corpora from Debian packages.
 #
 #   scripts/get_data.sh kjv [DATA_DIR]      (DATA_DIR defaults to data/ in the repo)
+#   scripts/get_data.sh big [DATA_DIR]
 #
 # kjv: King James Bible from bibledit-data (usr/share/bibledit/sources/kjv.xml,
 # OSIS), one verse per line (scripts/kjv_extract.py), 31,102 lines, split by
 # 1-based line number n: n % 20 == 0 -> valid.txt, n % 20 == 1 -> test.txt,
 # the rest -> train.txt, in DATA_DIR/kjv/. Work already done (three files
 # whose counts check) is skipped. Needs apt-get (lists present), dpkg, python3.
+#
+# big: the large-vocabulary corpus (LightRNN): the concatenation, in this
+# order, of five sources, each extracted by scripts/big_extract.py (see its
+# header for the exact rules) to one item per line in DATA_DIR/big/sources/:
+#   gcide.txt    dict-gcide: GCIDE dictionary, one blank-line block per line
+#   kernel.txt   linux-doc-6.1: Documentation/**/*.rst(.gz), English, reST
+#                markup stripped (literal/code blocks kept as text), one
+#                paragraph per line
+#   man.txt      manpages + manpages-dev: man*/*.gz rendered with groff
+#                (-man -Tutf8 -P-cbou), one paragraph per line, each page
+#                once (symlinked and .so aliases skipped); needs groff
+#   wordnet.txt  wordnet-base: data.{adj,adv,noun,verb}, one gloss per line
+#   kjv.txt      the KJV verses (rebuilt from DATA_DIR/kjv if that is
+#                prepared, else extracted from bibledit-data as for kjv)
+# then split by scripts/big_split.py with the kjv rule applied to line n of
+# the concatenation into DATA_DIR/big/{train,valid,test}.txt, and counted
+# (lines, tokens, lower-cased types per source and split; the count written
+# to DATA_DIR/big/stats.txt last). All text is UTF-8 without NUL or control
+# characters: a stray non-UTF-8 byte is read as Windows-1252 (GCIDE has 3),
+# U+FFFD is removed.
+# Sources already extracted are skipped; the split is skipped when stats.txt
+# and the three splits are there with the right line counts. Needs apt-get,
+# dpkg, python3 and groff (apt-get install groff, or groff-base).
 set -eu
 
 usage() {
     echo "usage: $0 CORPUS [DATA_DIR]" >&2
-    echo "  CORPUS: kjv" >&2
+    echo "  CORPUS: kjv | big" >&2
     exit 2
 }
 
@@ -112,7 +136,114 @@ get_kjv() {
     report "$out"
 }
 
+# big_source NAME: extracts DATA_DIR/big/sources/NAME.txt unless it is there.
+big_source() {
+    f=$src/$1.txt
+    if [ -s "$f" ]; then
+        echo "big: $1: already extracted, $(wc -l <"$f" | tr -d ' ') lines in $f (skipped)"
+        return 0
+    fi
+    rm -f "$out/stats.txt"
+    echo "big: $1: extracting..."
+    t0=$(date +%s)
+    "big_$1" "$f"
+    [ -s "$f" ] || die "big: $1: nothing extracted"
+    echo "big: $1: $(wc -l <"$f" | tr -d ' ') lines in $f ($(($(date +%s) - t0)) s)"
+}
+
+# big_NAME OUT: fetch the package(s) and extract one source into OUT.
+big_gcide() {
+    fetch_deb dict-gcide "$tmp/gcide"
+    d=$tmp/gcide/root/usr/share/dictd
+    [ -f "$d/gcide.dict.dz" ] || die "dict-gcide has no usr/share/dictd/gcide.dict.dz"
+    [ -f "$d/gcide.index" ] || die "dict-gcide has no usr/share/dictd/gcide.index"
+    "$python" "$script_dir/big_extract.py" gcide "$d/gcide.dict.dz" "$d/gcide.index" "$1" >/dev/null ||
+        die "big_extract.py gcide failed"
+    rm -rf "$tmp/gcide"
+}
+
+big_kernel() {
+    fetch_deb linux-doc-6.1 "$tmp/kernel"
+    d=$tmp/kernel/root/usr/share/doc/linux-doc-6.1/Documentation
+    [ -d "$d" ] || die "linux-doc-6.1 has no usr/share/doc/linux-doc-6.1/Documentation"
+    "$python" "$script_dir/big_extract.py" kernel "$d" "$1" >/dev/null ||
+        die "big_extract.py kernel failed"
+    rm -rf "$tmp/kernel"
+}
+
+big_man() {
+    command -v groff >/dev/null 2>&1 ||
+        die "groff not found (needed to render man pages): apt-get install groff"
+    echo '.TH T 1' | groff -man -Tutf8 >/dev/null 2>&1 ||
+        die "groff -man -Tutf8 does not work (man macros missing? apt-get install groff)"
+    fetch_deb manpages "$tmp/man"
+    fetch_deb manpages-dev "$tmp/man"
+    d=$tmp/man/root/usr/share/man
+    [ -d "$d/man1" ] || die "manpages has no usr/share/man/man1"
+    [ -d "$d/man3" ] || die "manpages-dev has no usr/share/man/man3"
+    echo "big: man: rendering with groff, 2 processes at a time"
+    "$python" "$script_dir/big_extract.py" man "$1" "$d" --jobs 2 >/dev/null ||
+        die "big_extract.py man failed"
+    rm -rf "$tmp/man"
+}
+
+big_wordnet() {
+    fetch_deb wordnet-base "$tmp/wordnet"
+    d=$tmp/wordnet/root/usr/share/wordnet
+    [ -f "$d/data.noun" ] || die "wordnet-base has no usr/share/wordnet/data.noun"
+    "$python" "$script_dir/big_extract.py" wordnet "$d" "$1" >/dev/null ||
+        die "big_extract.py wordnet failed"
+    rm -rf "$tmp/wordnet"
+}
+
+big_kjv() {
+    if split_ok "$data_dir/kjv" 31102; then
+        echo "big: kjv: rebuilding the verse order from $data_dir/kjv"
+        "$python" "$script_dir/big_split.py" merge "$data_dir/kjv" "$1" >/dev/null ||
+            die "big_split.py merge $data_dir/kjv failed"
+    else
+        fetch_deb bibledit-data "$tmp/kjv"
+        xml=$tmp/kjv/root/usr/share/bibledit/sources/kjv.xml
+        [ -f "$xml" ] || die "bibledit-data has no usr/share/bibledit/sources/kjv.xml"
+        "$python" "$script_dir/kjv_extract.py" "$xml" "$1.part" >/dev/null ||
+            die "kjv_extract.py could not read $xml"
+        mv "$1.part" "$1"
+        rm -rf "$tmp/kjv"
+    fi
+    n=$(wc -l <"$1" | tr -d ' ')
+    [ "$n" = 31102 ] || die "big: kjv: $n verses, expected 31102"
+}
+
+get_big() {
+    out=$data_dir/big
+    src=$out/sources
+    start=$(date +%s)
+    command -v "$python" >/dev/null 2>&1 || die "$python not found (needed for big_extract.py)"
+    mkdir -p "$src"
+    tmp=$(mktemp -d "${TMPDIR:-/tmp}/triad-big.XXXXXX")
+    for name in gcide kernel man wordnet kjv; do
+        big_source "$name"
+    done
+    n=0
+    for name in gcide kernel man wordnet kjv; do
+        n=$((n + $(wc -l <"$src/$name.txt" | tr -d ' ')))
+    done
+    if [ -f "$out/stats.txt" ] && split_ok "$out" "$n"; then
+        echo "big: already split in $out ($n lines; skipped); counts from $out/stats.txt:"
+        cat "$out/stats.txt"
+    else
+        rm -f "$out/stats.txt"
+        echo "big: splitting $n lines into $out (line n: n%20==0 valid, n%20==1 test, else train) and counting..."
+        "$python" "$script_dir/big_split.py" split "$out" \
+            gcide="$src/gcide.txt" kernel="$src/kernel.txt" man="$src/man.txt" \
+            wordnet="$src/wordnet.txt" kjv="$src/kjv.txt" || die "big_split.py failed"
+        split_ok "$out" "$n" || die "big: the split in $out does not have the expected line counts"
+    fi
+    echo "big: $(du -sh "$out" | cut -f1) in $out; $(($(date +%s) - start)) s"
+}
+
 case $corpus in
 kjv) get_kjv ;;
+big) get_big ;;
 *) usage ;;
 esac
