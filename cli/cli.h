@@ -4,6 +4,7 @@
 #define TRIAD_CLI_H
 
 #include "triad/core.h"
+#include "triad/lm.h"
 
 #define TRIAD_VERSION_STRING "0.1.0"
 
@@ -14,6 +15,25 @@ typedef struct {
 } tr_cli_command;
 
 int tr_cli_lm(int argc, char **argv);
+int tr_cli_lightrnn(int argc, char **argv);
+
+/* A language model kind for the shared train and eval commands. */
+typedef struct {
+    const char *name; /* "lm", "lightrnn": the command and triad.model */
+    const char *what; /* for --help */
+    size_t size;      /* of the model struct */
+    tr_status (*init)(void *m, const tr_lm_config *c, tr_err *err);
+    void (*init_weights)(void *m, uint64_t seed);
+    tr_status (*load)(void *m, tr_vocab **v, int64_t *step, const char *path, tr_err *err);
+    void (*free)(void *m);
+    tr_seq_model (*seq)(void *m);
+    /* models with a word table: re-allocation solver and on/off; else NULL */
+    tr_status (*table)(void *m, const char *solver, int realloc, tr_err *err);
+} tr_cli_model;
+
+extern const tr_cli_model TR_CLI_LM, TR_CLI_LIGHTRNN;
+int tr_cli_seq_train(int argc, char **argv, const tr_cli_model *k);
+int tr_cli_seq_eval(int argc, char **argv, const tr_cli_model *k);
 int tr_cli_bench(int argc, char **argv);
 
 #endif

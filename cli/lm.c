@@ -2,6 +2,7 @@
 #include "cli.h"
 #include "opts.h"
 #include "triad/data.h"
+#include "triad/lightrnn.h"
 #include "triad/lm.h"
 
 #include <math.h>
@@ -80,6 +81,8 @@ static void on_progress(void *ctx, const tr_lm_progress *p)
     }
     if (p->valid_ppl > 0) {
         g->valid_ppl = p->valid_ppl;
+        if (!g->quiet && p->note)
+            fprintf(stderr, "%s%s\n", g->tty ? "\r\033[K" : "", p->note);
         if (!g->quiet) {
             char el[32];
             format_duration(el, sizeof el, p->elapsed);
@@ -101,11 +104,50 @@ static void on_progress(void *ctx, const tr_lm_progress *p)
             p->tokens_per_s, p->lr, p->grad_norm, eta, g->tty ? "" : "\n");
 }
 
+/* ---------------------------------------------------------------- model kinds */
+
+static tr_status lm_init(void *m, const tr_lm_config *c, tr_err *err) { return tr_lm_init(m, c, err); }
+static void lm_init_weights(void *m, uint64_t seed) { tr_lm_init_weights(m, seed); }
+static tr_status lm_load(void *m, tr_vocab **v, int64_t *step, const char *path, tr_err *err)
+{
+    return tr_lm_load(m, v, step, path, err);
+}
+static void lm_free(void *m) { tr_lm_free(m); }
+static tr_seq_model lm_seq(void *m) { return tr_lm_seq(m); }
+
+const tr_cli_model TR_CLI_LM = {
+    "lm", "a word-level LSTM language model (full softmax)", sizeof(tr_lm),
+    lm_init, lm_init_weights, lm_load, lm_free, lm_seq, NULL,
+};
+
+static tr_status lr_init(void *m, const tr_lm_config *c, tr_err *err) { return tr_lightrnn_init(m, c, err); }
+static void lr_init_weights(void *m, uint64_t seed) { tr_lightrnn_init_weights(m, seed); }
+static tr_status lr_load(void *m, tr_vocab **v, int64_t *step, const char *path, tr_err *err)
+{
+    return tr_lightrnn_load(m, v, step, path, err);
+}
+static void lr_free(void *m) { tr_lightrnn_free(m); }
+static tr_seq_model lr_seq(void *m) { return tr_lightrnn_seq(m); }
+static tr_status lr_table(void *model, const char *solver, int realloc, tr_err *err)
+{
+    tr_lightrnn *m = model;
+    m->realloc_enabled = realloc;
+    return tr_alloc_method_parse(solver, &m->realloc, err);
+}
+
+const tr_cli_model TR_CLI_LIGHTRNN = {
+    "lightrnn", "a LightRNN language model (words in a sqrt(V) x sqrt(V) table, factorised softmax)",
+    sizeof(tr_lightrnn), lr_init, lr_init_weights, lr_load, lr_free, lr_seq, lr_table,
+};
+
 /* ---------------------------------------------------------------- train */
 
-static int lm_train(int argc, char **argv)
+int tr_cli_seq_train(int argc, char **argv, const tr_cli_model *k)
 {
-    const char *cmd = "triad lm train";
+    char cmd[64], usage[160], what[256];
+    snprintf(cmd, sizeof cmd, "triad %s train", k->name);
+    snprintf(usage, sizeof usage, "%s --train FILE --valid FILE --output FILE [options]", cmd);
+    snprintf(what, sizeof what, "Trains %s with truncated BPTT.\nCtrl-C saves a checkpoint; --resume continues it exactly.", k->what);
     tr_lm_train_opts o;
     memset(&o, 0, sizeof o);
     o.batch = 32;
@@ -120,7 +162,8 @@ static int lm_train(int argc, char **argv)
     oc.lr = 20.0f;
     tr_lm_config c = {10000, 0, 128, 2, 0.2f, 1};
     int min_count = 1, threads = (int)sysconf(_SC_NPROCESSORS_ONLN), resume = 0, force = 0;
-    int no_lower = 0, quiet = 0;
+    int no_lower = 0, quiet = 0, no_realloc = 0;
+    const char *solver = "alternating";
     if (threads < 1)
         threads = 1;
     opt_spec s[] = {
@@ -154,11 +197,12 @@ static int lm_train(int argc, char **argv)
         {"save-every", OPT_I64, &o.save_every, "also save every N updates (0 = at epoch ends)", 0, 1e18, 0},
         {"log", OPT_STR, &log_path, "append step,epoch,loss,lr,grad_norm,valid_ppl lines to this CSV", 1, 0, 0},
         {"quiet", OPT_FLAG, &quiet, "no progress output", 1, 0, 0},
+        {"solver", OPT_STR, &solver, "word-table re-allocation after each epoch: greedy, exact or alternating", 1, 0, 0},
+        {"no-realloc", OPT_FLAG, &no_realloc, "keep the initial word table (frequency order)", 1, 0, 0},
     };
-    const int ns = (int)(sizeof s / sizeof s[0]);
-    int r = opts_parse(s, ns, argc, argv, 1, "triad lm train --train FILE --valid FILE --output FILE [options]",
-                       "Trains a word-level LSTM language model (full softmax) with truncated BPTT.\n"
-                       "Ctrl-C saves a checkpoint; --resume continues it exactly.");
+    /* the last two options exist only for models with a word table */
+    const int ns = (int)(sizeof s / sizeof s[0]) - (k->table ? 0 : 2);
+    int r = opts_parse(s, ns, argc, argv, 1, usage, what);
     if (r)
         return r == 1 ? 0 : 2;
     tr_err err;
@@ -170,9 +214,9 @@ static int lm_train(int argc, char **argv)
     if (resume) {
         static const char *fixed[] = {"vocab", "min-count", "no-lower", "emb", "hidden", "layers", "dropout", "bptt",
                                       "batch", "optim", "lr", "momentum", "weight-decay", "clip", "decay",
-                                      "eval-batch", "seed", "force"};
+                                      "eval-batch", "seed", "force", "solver", "no-realloc"};
         for (size_t i = 0; i < sizeof fixed / sizeof fixed[0]; i++)
-            if (opts_find(s, ns, fixed[i])->set) {
+            if ((i < 18 || k->table) && opts_find(s, ns, fixed[i])->set) {
                 fprintf(stderr, "%s: --%s cannot be combined with --resume (the checkpoint fixes it)\n", cmd, fixed[i]);
                 return 2;
             }
@@ -202,60 +246,67 @@ static int lm_train(int argc, char **argv)
     }
     tr_set_threads(threads);
 
-    tr_lm m;
+    void *m = tr_xcalloc(1, k->size);
     tr_vocab *v = NULL;
     int64_t resume_step = -1;
+    int rc = 0;
+    int64_t lines = 0, tokens = 0;
     if (resume) {
-        if (tr_lm_load(&m, &v, &resume_step, o.output, &err))
+        if (k->load(m, &v, &resume_step, o.output, &err)) {
+            free(m);
             return fail(cmd, &err);
+        }
     } else {
-        int64_t lines = 0, tokens = 0;
-        if (tr_vocab_build(&v, o.train_path, c.lower, min_count, c.vocab_size, &lines, &tokens, &err))
+        if (tr_vocab_build(&v, o.train_path, c.lower, min_count, c.vocab_size, &lines, &tokens, &err)) {
+            free(m);
             return fail(cmd, &err);
+        }
         if (tr_vocab_size(v) < c.vocab_size) {
             if (!quiet && opts_find(s, ns, "vocab")->set)
                 fprintf(stderr, "%s: %s has only %d distinct words (with <unk> and <eos>); --vocab lowered from %d\n",
                         cmd, o.train_path, tr_vocab_size(v), c.vocab_size);
             c.vocab_size = tr_vocab_size(v);
         }
-        if (tr_lm_init(&m, &c, &err)) {
+        if (k->init(m, &c, &err)) {
             tr_vocab_free(v);
+            free(m);
             return fail(cmd, &err);
         }
-        tr_lm_init_weights(&m, o.seed);
-        if (!quiet)
-            fprintf(stderr, "%s: %lld lines, %lld tokens; vocabulary %d; %lld parameters; %d thread%s\n", o.train_path,
-                    (long long)lines, (long long)tokens, c.vocab_size, (long long)tr_params_count(&m.params),
-                    threads, threads == 1 ? "" : "s");
+        k->init_weights(m, o.seed);
     }
+    tr_seq_model sm = k->seq(m);
+    if (k->table && k->table(m, solver, !no_realloc, &err))
+        rc = fail(cmd, &err);
+    else if (!quiet && !resume)
+        fprintf(stderr, "%s: %lld lines, %lld tokens; vocabulary %d; %lld parameters; %d thread%s\n", o.train_path,
+                (long long)lines, (long long)tokens, c.vocab_size,
+                (long long)tr_params_count(sm.params), threads, threads == 1 ? "" : "s");
 
     /* everything that can be checked is checked before the first update */
-    int rc = 0;
-    if (!dir_writable(o.output)) {
+    if (rc) {
+    } else if (!dir_writable(o.output)) {
         fprintf(stderr, "%s: cannot write --output %s: its directory does not exist or is not writable\n", cmd, o.output);
         rc = 1;
     } else if (test_path) {
         tr_batcher *tb = NULL;
-        if (tr_batcher_open(&tb, test_path, v, m.cfg.lower, 1, 1, &err))
+        if (tr_batcher_open(&tb, test_path, v, sm.cfg->lower, 1, 1, &err))
             rc = fail(cmd, &err);
         tr_batcher_close(tb);
     }
+    progress g = {isatty(2), quiet, -1e9, NULL, 0.0};
+    if (!rc && log_path && !(g.log = fopen(log_path, "a"))) {
+        fprintf(stderr, "%s: cannot open --log %s for appending\n", cmd, log_path);
+        rc = 1;
+    }
     if (rc) {
-        tr_lm_free(&m);
+        k->free(m);
+        free(m);
         tr_vocab_free(v);
         return rc;
-    }
-    progress g = {isatty(2), quiet, -1e9, NULL, 0.0};
-    if (log_path && !(g.log = fopen(log_path, "a"))) {
-        fprintf(stderr, "%s: cannot open --log %s for appending\n", cmd, log_path);
-        tr_lm_free(&m);
-        tr_vocab_free(v);
-        return 1;
     }
     signal(SIGINT, on_signal);
     signal(SIGTERM, on_signal);
     int stopped = 0;
-    tr_seq_model sm = tr_lm_seq(&m);
     tr_status st = tr_seq_train(&sm, v, &o, resume_step, &g_stop, on_progress, &g, &stopped, &err);
     signal(SIGINT, SIG_DFL);
     signal(SIGTERM, SIG_DFL);
@@ -267,14 +318,14 @@ static int lm_train(int argc, char **argv)
         rc = fail(cmd, &err);
     } else if (stopped) {
         if (!quiet)
-            fprintf(stderr, "%sstopped%s; saved %s; continue with: triad lm train --output %s --resume\n",
-                    g.tty ? "\r\033[K" : "", g_stop ? " by signal" : "", o.output, o.output);
+            fprintf(stderr, "%sstopped%s; saved %s; continue with: triad %s train --output %s --resume\n",
+                    g.tty ? "\r\033[K" : "", g_stop ? " by signal" : "", o.output, k->name, o.output);
     } else {
         printf("valid ppl %.2f\n", g.valid_ppl);
         if (test_path) {
             double ppl = 0;
             int64_t n = 0;
-            tr_seq_state *es = sm.state_new(&m, o.bptt, 1, 0, 0, &err);
+            tr_seq_state *es = sm.state_new(m, o.bptt, 1, 0, 0, &err);
             if (!es || tr_seq_eval(&sm, es, v, test_path, 1, o.bptt, &ppl, &n, &err))
                 rc = fail(cmd, &err);
             else
@@ -283,26 +334,29 @@ static int lm_train(int argc, char **argv)
                 sm.state_delete(es);
         }
     }
-    tr_lm_free(&m);
+    k->free(m);
+    free(m);
     tr_vocab_free(v);
     return rc;
 }
 
 /* ---------------------------------------------------------------- eval */
 
-static int lm_eval(int argc, char **argv)
+int tr_cli_seq_eval(int argc, char **argv, const tr_cli_model *k)
 {
-    const char *cmd = "triad lm eval", *model = NULL, *text = NULL;
+    char cmd[64], usage[128];
+    snprintf(cmd, sizeof cmd, "triad %s eval", k->name);
+    snprintf(usage, sizeof usage, "%s --model FILE --text FILE [options]", cmd);
+    const char *model = NULL, *text = NULL;
     int batch = 1, bptt = 35, threads = 1;
     opt_spec s[] = {
-        {"model", OPT_STR, &model, "checkpoint written by triad lm train", 1, 0, 0},
+        {"model", OPT_STR, &model, "checkpoint written by the train command", 1, 0, 0},
         {"text", OPT_STR, &text, "text to score", 1, 0, 0},
         {"batch", OPT_INT, &batch, "lanes (1 scores every token but the first)", 1, 100000, 0},
         {"bptt", OPT_INT, &bptt, "steps per window", 1, 100000, 0},
         {"threads", OPT_INT, &threads, "BLAS threads", 1, 1024, 0},
     };
-    int r = opts_parse(s, 5, argc, argv, 1, "triad lm eval --model FILE --text FILE [options]",
-                       "Prints the perplexity of a text under a language model.");
+    int r = opts_parse(s, 5, argc, argv, 1, usage, "Prints the perplexity of a text under a language model.");
     if (r)
         return r == 1 ? 0 : 2;
     if (!model || !text) {
@@ -311,22 +365,25 @@ static int lm_eval(int argc, char **argv)
     }
     tr_set_threads(threads);
     tr_err err;
-    tr_lm m;
+    void *m = tr_xcalloc(1, k->size);
     tr_vocab *v = NULL;
     double ppl = 0;
     int64_t n = 0;
-    if (tr_lm_load(&m, &v, NULL, model, &err))
+    if (k->load(m, &v, NULL, model, &err)) {
+        free(m);
         return fail(cmd, &err);
+    }
     int rc = 0;
-    tr_seq_model sm = tr_lm_seq(&m);
-    tr_seq_state *es = sm.state_new(&m, bptt, batch, 0, 0, &err);
+    tr_seq_model sm = k->seq(m);
+    tr_seq_state *es = sm.state_new(m, bptt, batch, 0, 0, &err);
     if (!es || tr_seq_eval(&sm, es, v, text, batch, bptt, &ppl, &n, &err))
         rc = fail(cmd, &err);
     else
         printf("ppl %.6f tokens %lld\n", ppl, (long long)n);
     if (es)
         sm.state_delete(es);
-    tr_lm_free(&m);
+    k->free(m);
+    free(m);
     tr_vocab_free(v);
     return rc;
 }
@@ -407,6 +464,16 @@ static int lm_generate(int argc, char **argv)
     tr_lm_free(&m);
     tr_vocab_free(v);
     return rc;
+}
+
+static int lm_train(int argc, char **argv)
+{
+    return tr_cli_seq_train(argc, argv, &TR_CLI_LM);
+}
+
+static int lm_eval(int argc, char **argv)
+{
+    return tr_cli_seq_eval(argc, argv, &TR_CLI_LM);
 }
 
 int tr_cli_lm(int argc, char **argv)

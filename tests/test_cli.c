@@ -1406,6 +1406,58 @@ static void test_torch_perplexity(void **state)
         }
 }
 
+/* ---------------------------------------------------------------- 9. LightRNN through the same commands */
+
+/* Training with re-allocation after each epoch, evaluation, the same token
+ * count as the word LM, and a checkpoint that the lm commands refuse. */
+static void test_lightrnn_train_eval(void **state)
+{
+    (void)state;
+    char dir[1024], o[1024], lmo[1024];
+    scratch(dir, sizeof dir, "lightrnn");
+    join(o, sizeof o, dir, "lr.st");
+    join(lmo, sizeof lmo, dir, "lm.st");
+    assert_ok(th_triad(out, OUTSZ, "lightrnn train --train '%s' --valid '%s' --output '%s' --batch 4 --bptt 10 "
+                       "--threads 1 --hidden 8 --epochs 2 --solver alternating", g_train, g_valid, o));
+    assert_contains(out, "re-allocated (alternating)");
+    assert_contains(out, "valid ppl");
+    assert_ok(th_triad(out, OUTSZ, "lightrnn eval --model '%s' --text '%s'", o, g_valid));
+    char tokens_lr[64], *t = strstr(out, "tokens ");
+    assert_non_null(t);
+    snprintf(tokens_lr, sizeof tokens_lr, "%s", t);
+    assert_ok(th_triad(out, OUTSZ, "lm train --train '%s' --valid '%s' --output '%s' " TINY " --hidden 8 --epochs 1",
+                       g_train, g_valid, lmo));
+    assert_ok(th_triad(out, OUTSZ, "lm eval --model '%s' --text '%s'", lmo, g_valid));
+    assert_contains(out, tokens_lr);
+    /* each command refuses the other's checkpoints */
+    assert_failed(th_triad(out, OUTSZ, "lm eval --model '%s' --text '%s'", o, g_valid), o, "lightrnn");
+    assert_failed(th_triad(out, OUTSZ, "lightrnn eval --model '%s' --text '%s'", lmo, g_valid), lmo, "lightrnn");
+    assert_failed(th_triad(out, OUTSZ, "lightrnn train --train '%s' --valid '%s' --output '%s' --force " TINY
+                           " --solver simplex", g_train, g_valid, o), "--solver", "simplex");
+}
+
+/* A LightRNN run stopped in its first epoch and resumed re-allocates at the
+ * same point and ends bit-identical to an uninterrupted run. */
+static void test_lightrnn_resume_equals_uninterrupted(void **state)
+{
+    (void)state;
+    char dir[1024], a[1024], b[1024], la[1024], lb[1024];
+    scratch(dir, sizeof dir, "lightrnn_resume");
+    join(a, sizeof a, dir, "a.st");
+    join(b, sizeof b, dir, "b.st");
+    join(la, sizeof la, dir, "a.csv");
+    join(lb, sizeof lb, dir, "b.csv");
+    const char *fmt = "lightrnn train --train '%s' --valid '%s' --output '%s' " TINY
+                      " --hidden 8 --dropout 0.3 --epochs 2 --log '%s'";
+    assert_ok(th_triad(out, OUTSZ, fmt, g_train, g_valid, a, la));
+    char cmd[512];
+    snprintf(cmd, sizeof cmd, "%s --max-steps 7", fmt);
+    assert_ok(th_triad(out, OUTSZ, cmd, g_train, g_valid, b, lb));
+    assert_ok(th_triad(out, OUTSZ, "lightrnn train --output '%s' --resume --threads 1 --quiet --log '%s'", b, lb));
+    assert_files_equal(la, lb);
+    assert_files_equal(a, b);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1428,6 +1480,8 @@ int main(void)
         cmocka_unit_test_teardown(test_generate_is_deterministic, free_held),
         cmocka_unit_test_teardown(test_eval_counts_tokens, free_held),
         cmocka_unit_test_teardown(test_torch_perplexity, free_held),
+        cmocka_unit_test_teardown(test_lightrnn_train_eval, free_held),
+        cmocka_unit_test_teardown(test_lightrnn_resume_equals_uninterrupted, free_held),
     };
     return cmocka_run_group_tests(tests, group_setup, NULL);
 }

@@ -22,6 +22,9 @@
 #define TRIAD_LIGHTRNN_H
 
 #include "triad/core.h"
+#include "triad/data.h"
+#include "triad/lm.h"
+#include "triad/nn.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -63,6 +66,124 @@ tr_status tr_alloc_solve(tr_alloc_method m, const double *Lr, const double *Lc,
  * columns with at most R words per column. */
 tr_status tr_alloc_lower_bound(const double *Lr, const double *Lc, int V,
                                int R, int C, double *bound, tr_err *err);
+
+/* ---------------------------------------------------------------- word table */
+
+/* Words in an R x C table, R = C = ceil(sqrt(V)). */
+typedef struct {
+    int V, R, C;
+    int32_t *row, *col; /* (V) the cell of each word */
+    int32_t *word;      /* (R*C) the word of each cell, -1 when empty */
+} tr_word_table;
+
+/* The initial table: word w at (w / C, w % C), so with a vocabulary sorted by
+ * frequency the frequent words share the first rows. */
+tr_status tr_word_table_init(tr_word_table *t, int V, tr_err *err);
+void tr_word_table_free(tr_word_table *t);
+/* Replaces the placement (checked with tr_alloc_check). */
+tr_status tr_word_table_set(tr_word_table *t, const int32_t *row,
+                            const int32_t *col, tr_err *err);
+/* "row col\n" per word in id order (malloc'ed), and back (the table must be
+ * initialised with the right V); these travel in checkpoint metadata. */
+char *tr_word_table_to_string(const tr_word_table *t);
+tr_status tr_word_table_from_string(tr_word_table *t, const char *s,
+                                    const char *where, tr_err *err);
+
+/* ---------------------------------------------------------------- model */
+
+/* The LightRNN language model. Word w_t is read as two inputs: the column
+ * embedding of w_{t-1}, then the row embedding of w_t; one LSTM stack
+ * consumes the 2T inputs of a window in that order. The row of w_t is
+ * predicted from the output after x^c_{t-1}, its column from the output after
+ * x^r_t, and P(w_t) = P_row(row(w_t)) * P_col(col(w_t) | row(w_t)).
+ * Empty cells are masked: rows without words get probability 0, and the
+ * column softmax of row i runs over the columns that hold a word in row i,
+ * so that the probabilities of the V real words sum to exactly 1.
+ * Parameters (PyTorch-style names):
+ *   row_embedding.weight (R, E), col_embedding.weight (C, E), rnn.* (LSTM),
+ *   row_decoder.weight (R, H), row_decoder.bias (R),
+ *   col_decoder.weight (C, H), col_decoder.bias (C). */
+typedef struct {
+    tr_lm_config cfg;     /* the same fields as the word LSTM LM */
+    int R, C;
+    tr_arena arena;
+    tr_params params;
+    tr_param *row_emb, *col_emb;
+    tr_lstm_stack rnn;
+    tr_param *row_w, *row_b, *col_w, *col_b;
+    tr_word_table table;
+    tr_alloc_method realloc; /* used by the training loop after each epoch */
+    int realloc_enabled;
+    float *row_mask;      /* (R) 0, or -inf for a row without words */
+    float *cell_mask;     /* (R*C) 0, or -inf for an empty cell */
+} tr_lightrnn;
+
+tr_status tr_lightrnn_init(tr_lightrnn *m, const tr_lm_config *cfg, tr_err *err);
+void tr_lightrnn_free(tr_lightrnn *m);
+/* Embeddings and decoders U(-0.1, 0.1), biases 0, LSTM as nn.LSTM. */
+void tr_lightrnn_init_weights(tr_lightrnn *m, uint64_t seed);
+/* Recomputes the masks after the table changed. */
+void tr_lightrnn_table_changed(tr_lightrnn *m);
+
+typedef struct {
+    tr_seq_state seq;        /* first member: x, y (T, B), rng, rnn over 2T steps */
+    tr_arena arena;
+    int32_t *xc, *yr, *yc;   /* (T*B) column of x; row and column of y */
+    float *in;               /* (2T, B, E) x^c(x_t) and x^r(y_t), interleaved */
+    float *hr, *hc;          /* (T*B, H) outputs after x^c (rows) and after x^r (columns) */
+    float *zr, *zc;          /* (T*B, R), (T*B, C) logits before masking */
+    float *pr, *pc;          /* the masked softmax, then the logits' gradients */
+    float *nll;              /* (T*B) -log P(y) */
+    float *nll_col;          /* (T*B) its column part */
+} tr_lightrnn_state;
+
+tr_status tr_lightrnn_state_init(tr_lightrnn_state *s, const tr_lightrnn *m,
+                                 int T, int B, uint64_t seed, uint64_t stream,
+                                 tr_err *err);
+void tr_lightrnn_state_free(tr_lightrnn_state *s);
+void tr_lightrnn_state_reset(tr_lightrnn_state *s, const tr_lightrnn *m);
+/* Forward over x, y (steps, B) with 0 <= y < V; returns the summed -log P(y)
+ * in nats. train != 0 applies dropout. */
+double tr_lightrnn_forward(tr_lightrnn_state *s, const tr_lightrnn *m,
+                           const int32_t *x, const int32_t *y, int steps,
+                           int train);
+/* Adds scale * d(sum -log P)/d(theta) into m's gradients. */
+void tr_lightrnn_backward(tr_lightrnn_state *s, tr_lightrnn *m, float scale);
+void tr_lightrnn_carry(tr_lightrnn_state *s, const tr_lightrnn *m);
+/* The model behind the tr_seq_model interface (kind "lightrnn"). */
+tr_seq_model tr_lightrnn_seq(tr_lightrnn *m);
+
+/* What one re-allocation did. */
+typedef struct {
+    double cost_before;  /* the loss-matrix cost of the placement it replaced */
+    double cost_after;   /* of the new placement */
+    double bound;        /* lower bound on every placement's cost */
+    double seconds;      /* solver time (without the pass over the text) */
+    int64_t tokens;      /* occurrences the loss matrices were summed over */
+    int moved;           /* words whose cell changed */
+} tr_realloc_report;
+
+/* Re-allocates the word table (Li et al. 2016, section 3.3): one forward pass
+ * over the text at path (B lanes, windows of T) sums the loss matrices
+ * L_r, L_c of every word, then `method` places the words, the lower bound is
+ * computed for the report, and the table and masks are replaced. Allocates
+ * the (V, R) and (V, C) matrices in double for the call. */
+tr_status tr_lightrnn_reallocate(tr_lightrnn *m, const tr_vocab *v,
+                                 const char *path, int B, int T,
+                                 tr_alloc_method method,
+                                 tr_realloc_report *rep, tr_err *err);
+
+/* Checkpoints: the parameters, and metadata triad.model = "lightrnn",
+ * triad.config, triad.vocab, triad.table (the placement), triad.step. */
+tr_status tr_lightrnn_save(const tr_lightrnn *m, const tr_vocab *v,
+                           int64_t step, const char *path, tr_err *err);
+tr_status tr_lightrnn_load(tr_lightrnn *m, tr_vocab **v, int64_t *step,
+                           const char *path, tr_err *err);
+/* After a forward: for every target w = y[n], adds -log of the unmasked row
+ * softmax to Lr[w][0..R) and of the unmasked column softmax to
+ * Lc[w][0..C) (the loss matrices of re-allocation). */
+void tr_lightrnn_accumulate(const tr_lightrnn_state *s, const tr_lightrnn *m,
+                            double *Lr, double *Lc);
 
 #ifdef __cplusplus
 }

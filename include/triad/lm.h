@@ -95,6 +95,12 @@ typedef struct {
     void (*backward)(tr_seq_state *s, void *model, float scale);
     tr_status (*save)(const void *model, const tr_vocab *v, int64_t step,
                       const char *path, tr_err *err);
+    /* optional (NULL = nothing): called by the training loop at the end of
+     * every epoch but the last, before validation, with the training text;
+     * may change the model (LightRNN re-allocates its word table) and writes
+     * a one-line report into note */
+    tr_status (*epoch_end)(void *model, const tr_vocab *v, const char *train,
+                           int B, int T, char *note, size_t n, tr_err *err);
 } tr_seq_model;
 
 /* Zeroes the carried hidden state; moves the last window's final state to the
@@ -213,6 +219,7 @@ typedef struct {
     double grad_norm;
     double valid_ppl;        /* set (> 0) only on evaluation reports */
     int decayed;             /* lr was divided at this evaluation */
+    const char *note;        /* on evaluation reports: what epoch_end did, or NULL */
 } tr_lm_progress;
 
 typedef void (*tr_lm_progress_fn)(void *ctx, const tr_lm_progress *p);

@@ -195,7 +195,7 @@ static tr_status seq_save(const void *model, const tr_vocab *v, int64_t step,
 tr_seq_model tr_lm_seq(tr_lm *m)
 {
     tr_seq_model sm = {"lm", m, &m->params, &m->rnn, &m->cfg, seq_state_new, seq_state_delete,
-                       seq_forward, seq_backward, seq_save};
+                       seq_forward, seq_backward, seq_save, NULL};
     return sm;
 }
 

@@ -408,6 +408,7 @@ tr_status tr_seq_train(const tr_seq_model *sm, const tr_vocab *v,
             p.grad_norm = norm;
             p.valid_ppl = 0.0;
             p.decayed = 0;
+            p.note = NULL;
             if (fn)
                 fn(ctx, &p);
             if (opts->save_every > 0 && t.step % opts->save_every == 0) {
@@ -417,8 +418,14 @@ tr_status tr_seq_train(const tr_seq_model *sm, const tr_vocab *v,
                     goto done;
             }
         }
-        /* end of epoch: validate, maybe decay, save with the position at the
-         * start of the next epoch */
+        /* end of epoch: the model's own step (LightRNN re-allocates), then
+         * validate, maybe decay, and save with the position at the start of
+         * the next epoch */
+        char note[256] = "";
+        if (sm->epoch_end && t.epoch + 1 < opts->epochs &&
+            (st = sm->epoch_end(sm->model, v, t.train_path, B, T, note, sizeof note, err)))
+            goto done;
+        p.note = note[0] ? note : NULL;
         double ppl = 0.0;
         if ((st = tr_seq_eval(sm, t.eval, v, t.valid_path, opts->eval_batch, T, &ppl, NULL, err)))
             goto done;

@@ -1,0 +1,320 @@
+/* triad lightrnn: LightRNN tools. For now `realloc`, which runs the word
+ * allocation solvers of triad/lightrnn.h on saved loss matrices (or on a
+ * random instance, to time them without a trained model) and prints cost,
+ * lower bound, gap and time of each. Not here: training and evaluation of
+ * the LightRNN model itself. */
+#include "cli.h"
+#include "opts.h"
+#include "triad/io.h"
+#include "triad/lightrnn.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+/* ---------------------------------------------------------------- instances */
+
+/* The loss matrices of one problem, in double. */
+typedef struct {
+    int V, R, C;
+    double *Lr, *Lc;
+} losses;
+
+static void losses_free(losses *p)
+{
+    free(p->Lr);
+    free(p->Lc);
+    p->Lr = p->Lc = NULL;
+}
+
+/* A (V, K) F32 tensor of f as doubles; *K from its shape. */
+static tr_status read_matrix(const tr_st_file *f, const char *path, const char *name, const char *k, double **out,
+                             int *V, int *K, tr_err *err)
+{
+    const tr_tensor *t = tr_st_get(f, name);
+    if (!t)
+        return tr_err_set(err, TR_ERR_FORMAT, "%s: no tensor '%s' (expected an F32 tensor of shape (V, %s))", path,
+                          name, k);
+    char shape[128];
+    tr_tensor_shape_str(t, shape, sizeof shape);
+    if (t->ndim != 2 || t->shape[0] < 1 || t->shape[1] < 1 || t->shape[0] > INT32_MAX || t->shape[1] > INT32_MAX)
+        return tr_err_set(err, TR_ERR_SHAPE, "%s: tensor '%s' has shape %s, expected (V, %s) with V, %s >= 1", path,
+                          name, shape, k, k);
+    *V = (int)t->shape[0];
+    *K = (int)t->shape[1];
+    double *d = malloc((size_t)t->size * sizeof *d);
+    if (!d)
+        return tr_err_set(err, TR_ERR_NOMEM, "%s: no memory for tensor '%s' %s as doubles", path, name, shape);
+    for (int64_t i = 0; i < t->size; i++) {
+        d[i] = t->data[i];
+        if (!isfinite(d[i])) {
+            free(d);
+            return tr_err_set(err, TR_ERR_FORMAT, "%s: %s[%lld][%lld] is not finite (%g)", path, name,
+                              (long long)(i / t->shape[1]), (long long)(i % t->shape[1]), (double)t->data[i]);
+        }
+    }
+    *out = d;
+    return TR_OK;
+}
+
+static tr_status load_losses(losses *p, const char *path, tr_err *err)
+{
+    memset(p, 0, sizeof *p);
+    tr_st_file *f = NULL;
+    tr_status st = tr_st_open(&f, path, err);
+    if (st)
+        return st;
+    int Vc = 0;
+    st = read_matrix(f, path, "loss_row", "R", &p->Lr, &p->V, &p->R, err);
+    if (!st)
+        st = read_matrix(f, path, "loss_col", "C", &p->Lc, &Vc, &p->C, err);
+    tr_st_close(f);
+    if (!st && Vc != p->V)
+        st = tr_err_set(err, TR_ERR_SHAPE, "%s: loss_row has %d words (rows of the tensor) but loss_col has %d", path,
+                        p->V, Vc);
+    if (!st && (int64_t)p->R * p->C < p->V)
+        st = tr_err_set(err, TR_ERR_SHAPE, "%s: %d words do not fit a %d x %d table (loss_row has R = %d columns, "
+                        "loss_col C = %d)", path, p->V, p->R, p->C, p->R, p->C);
+    if (st)
+        losses_free(p);
+    return st;
+}
+
+/* One part of a random instance (see RANDOM_HELP): L[w][k] = count_w *
+ * (logsumexp_k' z[w][k'] - z[w][k]), z[w][k] = pop_k + noise. */
+static void random_part(double *L, int V, int K, tr_rng *g)
+{
+    double *pop = malloc((size_t)K * sizeof *pop);
+    TR_ASSERT(pop != NULL);
+    for (int k = 0; k < K; k++)
+        pop[k] = tr_rng_normal(g);
+    for (int w = 0; w < V; w++) {
+        double *l = L + (size_t)w * K, mx = -INFINITY, s = 0.0;
+        for (int k = 0; k < K; k++) {
+            l[k] = pop[k] + tr_rng_normal(g);
+            mx = l[k] > mx ? l[k] : mx;
+        }
+        for (int k = 0; k < K; k++)
+            s += exp(l[k] - mx);
+        double lse = mx + log(s), count = ceil(1e6 / (w + 1.0));
+        for (int k = 0; k < K; k++)
+            l[k] = count * (lse - l[k]);
+    }
+    free(pop);
+}
+
+#define RANDOM_HELP                                                                                            \
+    "--random V makes an instance without a model: word w (0-based) has count n_w = ceil(1e6 / (w+1))\n"   \
+    "(Zipf), logits z[w][r] = p_r + e[w][r] with a shared row popularity p_r ~ N(0,1) and e ~ N(0,1),\n"     \
+    "loss_row[w][r] = n_w * -log softmax(z[w])[r]; loss_col likewise with its own popularity and noise.\n"   \
+    "R = C = ceil(sqrt V) unless --rows/--cols say otherwise; the same --seed gives the same instance."
+
+static tr_status random_losses(losses *p, int V, int R, int C, uint64_t seed, tr_err *err)
+{
+    memset(p, 0, sizeof *p);
+    int side = (int)ceil(sqrt((double)V));
+    while ((int64_t)side * side < V)
+        side++;
+    p->V = V;
+    p->R = R > 0 ? R : side;
+    p->C = C > 0 ? C : side;
+    if ((int64_t)p->R * p->C < V)
+        return tr_err_set(err, TR_ERR_ARG, "--random %d words do not fit a %d x %d table (--rows, --cols)", V, p->R,
+                          p->C);
+    p->Lr = malloc((size_t)V * (size_t)p->R * sizeof(double));
+    p->Lc = malloc((size_t)V * (size_t)p->C * sizeof(double));
+    if (!p->Lr || !p->Lc) {
+        losses_free(p);
+        return tr_err_set(err, TR_ERR_NOMEM, "--random %d: no memory for the loss matrices", V);
+    }
+    tr_rng g;
+    tr_rng_seed(&g, seed, 1);
+    random_part(p->Lr, V, p->R, &g);
+    tr_rng_seed(&g, seed, 2);
+    random_part(p->Lc, V, p->C, &g);
+    return TR_OK;
+}
+
+/* ---------------------------------------------------------------- realloc */
+
+typedef struct {
+    const int32_t *row, *col;
+    int V;
+} placement;
+
+static tr_status write_placement(FILE *f, void *ctx, tr_err *err)
+{
+    const placement *p = ctx;
+    for (int w = 0; w < p->V; w++)
+        if (fprintf(f, "%d\t%d\t%d\n", w, (int)p->row[w], (int)p->col[w]) < 0)
+            return tr_err_set(err, TR_ERR_IO, "write error");
+    return TR_OK;
+}
+
+static int fail(const char *cmd, const tr_err *err)
+{
+    fprintf(stderr, "%s: %s\n", cmd, err->msg);
+    return 1;
+}
+
+static int lightrnn_realloc(int argc, char **argv)
+{
+    const char *cmd = "triad lightrnn realloc";
+    const char *path = NULL, *solver = "all", *output = NULL;
+    int random_v = 0, rows = 0, cols = 0;
+    uint64_t seed = 1;
+    opt_spec s[] = {
+        {"losses", OPT_STR, &path, "safetensors file with F32 loss_row (V, R) and loss_col (V, C)", 1, 0, 0},
+        {"random", OPT_INT, &random_v, "instead of --losses, a random instance of V words (below)", 1, 1e8, 0},
+        {"rows", OPT_INT, &rows, "with --random: rows R (0 = ceil(sqrt V))", 0, 1e8, 0},
+        {"cols", OPT_INT, &cols, "with --random: columns C (0 = ceil(sqrt V))", 0, 1e8, 0},
+        {"seed", OPT_U64, &seed, "with --random: its seed", 1, 0, 0},
+        {"solver", OPT_STR, &solver, "greedy, exact, alternating or all", 1, 0, 0},
+        {"output", OPT_STR, &output, "write the cheapest placement found, lines word_index<TAB>row<TAB>col", 1, 0, 0},
+    };
+    const int ns = (int)(sizeof s / sizeof s[0]);
+    int r = opts_parse(s, ns, argc, argv, 1,
+                       "triad lightrnn realloc (--losses FILE | --random V [--seed S]) [--solver S] [--output FILE]",
+                       "Re-allocates the LightRNN word table: places V words in an R x C table, one per cell,\n"
+                       "minimising sum_w loss_row[w][row] + loss_col[w][col], with each solver, and prints its cost,\n"
+                       "the lower bound (row and column parts solved separately), the gap (cost - bound) / |bound|\n"
+                       "and the time. `exact` runs only for V <= 20000 under --solver all.\n\n" RANDOM_HELP);
+    if (r)
+        return r == 1 ? 0 : 2;
+    if (!path == !opts_find(s, ns, "random")->set) {
+        fprintf(stderr, "%s: give exactly one of --losses FILE and --random V (see --help)\n", cmd);
+        return 2;
+    }
+    if (path && (opts_find(s, ns, "rows")->set || opts_find(s, ns, "cols")->set || opts_find(s, ns, "seed")->set)) {
+        fprintf(stderr, "%s: --rows, --cols and --seed go with --random, not --losses\n", cmd);
+        return 2;
+    }
+    tr_alloc_method methods[3] = {TR_ALLOC_GREEDY, TR_ALLOC_EXACT, TR_ALLOC_ALTERNATING};
+    int nm = 3, all = !strcmp(solver, "all");
+    tr_err err;
+    tr_err_clear(&err);
+    if (!all) {
+        if (tr_alloc_method_parse(solver, &methods[0], &err)) {
+            fprintf(stderr, "%s: --solver must be greedy, exact, alternating or all, got '%s'\n", cmd, solver);
+            return 2;
+        }
+        nm = 1;
+    }
+
+    losses p;
+    double t0 = now_s();
+    if (path ? load_losses(&p, path, &err) : random_losses(&p, random_v, rows, cols, seed, &err))
+        return fail(cmd, &err);
+    double t_load = now_s() - t0;
+    if (!all && methods[0] == TR_ALLOC_EXACT && p.V > TR_ALLOC_EXACT_MAX) {
+        losses_free(&p);
+        fprintf(stderr, "%s: --solver exact takes at most %d words (TR_ALLOC_EXACT_MAX), this instance has %d\n", cmd,
+                TR_ALLOC_EXACT_MAX, p.V);
+        return 1;
+    }
+    if (path)
+        printf("instance: %s: V = %d words, R = %d rows, C = %d columns (read in %.2f s)\n", path, p.V, p.R, p.C,
+               t_load);
+    else
+        printf("instance: random, V = %d words, R = %d rows, C = %d columns, seed %llu (made in %.2f s)\n", p.V, p.R,
+               p.C, (unsigned long long)seed, t_load);
+    fflush(stdout);
+
+    double bound = 0.0;
+    t0 = now_s();
+    if (tr_alloc_lower_bound(p.Lr, p.Lc, p.V, p.R, p.C, &bound, &err)) {
+        losses_free(&p);
+        return fail(cmd, &err);
+    }
+    double t_bound = now_s() - t0;
+    printf("lower bound %.10g (row and column transportation problems, %.2f s)\n\n", bound, t_bound);
+    printf("%-12s %18s %18s %10s %10s\n", "solver", "cost", "bound", "gap %", "seconds");
+    fflush(stdout);
+
+    int32_t *row = malloc((size_t)p.V * sizeof *row), *col = malloc((size_t)p.V * sizeof *col);
+    int32_t *best_row = malloc((size_t)p.V * sizeof *row), *best_col = malloc((size_t)p.V * sizeof *col);
+    if (!row || !col || !best_row || !best_col) {
+        free(row);
+        free(col);
+        free(best_row);
+        free(best_col);
+        losses_free(&p);
+        tr_err_set(&err, TR_ERR_NOMEM, "no memory for %d words", p.V);
+        return fail(cmd, &err);
+    }
+    double best = INFINITY;
+    int rc = 0;
+    for (int i = 0; i < nm && !rc; i++) {
+        const char *name = tr_alloc_method_name(methods[i]);
+        if (all && methods[i] == TR_ALLOC_EXACT && p.V > TR_ALLOC_EXACT_MAX) {
+            printf("%-12s skipped: V = %d > %d (TR_ALLOC_EXACT_MAX)\n", name, p.V, TR_ALLOC_EXACT_MAX);
+            fflush(stdout);
+            continue;
+        }
+        t0 = now_s();
+        if (tr_alloc_solve(methods[i], p.Lr, p.Lc, p.V, p.R, p.C, row, col, &err)) {
+            rc = fail(cmd, &err);
+            break;
+        }
+        double secs = now_s() - t0, cost = tr_alloc_cost(p.Lr, p.Lc, p.V, p.R, p.C, row, col);
+        printf("%-12s %18.10g %18.10g %10.4f %10.2f\n", name, cost, bound, 100.0 * (cost - bound) / fabs(bound),
+               secs);
+        fflush(stdout);
+        if (cost < best) {
+            best = cost;
+            memcpy(best_row, row, (size_t)p.V * sizeof *row);
+            memcpy(best_col, col, (size_t)p.V * sizeof *col);
+        }
+    }
+    if (!rc && output && best < INFINITY) {
+        placement pl = {best_row, best_col, p.V};
+        if (tr_atomic_write(output, write_placement, &pl, &err))
+            rc = fail(cmd, &err);
+    }
+    free(row);
+    free(col);
+    free(best_row);
+    free(best_col);
+    losses_free(&p);
+    return rc;
+}
+
+static int lightrnn_train(int argc, char **argv)
+{
+    return tr_cli_seq_train(argc, argv, &TR_CLI_LIGHTRNN);
+}
+
+static int lightrnn_eval(int argc, char **argv)
+{
+    return tr_cli_seq_eval(argc, argv, &TR_CLI_LIGHTRNN);
+}
+
+int tr_cli_lightrnn(int argc, char **argv)
+{
+    static const tr_cli_command sub[] = {
+        {"train", "train a LightRNN language model, re-allocating the word table after each epoch", lightrnn_train},
+        {"eval", "perplexity of a text", lightrnn_eval},
+        {"realloc", "re-allocate the word table from saved losses; cost, bound, gap and time per solver",
+         lightrnn_realloc},
+    };
+    if (argc >= 2)
+        for (size_t i = 0; i < sizeof sub / sizeof sub[0]; i++)
+            if (!strcmp(argv[1], sub[i].name))
+                return sub[i].run(argc - 1, argv + 1);
+    FILE *f = argc >= 2 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) ? stdout : stderr;
+    if (argc >= 2 && f == stderr)
+        fprintf(stderr, "triad lightrnn: unknown subcommand '%s'\n", argv[1]);
+    fprintf(f, "usage: triad lightrnn <train|eval|realloc> [options]   (--help on each)\n\n");
+    for (size_t i = 0; i < sizeof sub / sizeof sub[0]; i++)
+        fprintf(f, "  %-9s %s\n", sub[i].name, sub[i].summary);
+    return f == stdout ? 0 : 2;
+}
