@@ -9,14 +9,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
-
-static double now_seconds(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
 
 /* GFLOP/s of C (M, N) = A (M, K) B (K, N), repeated for about `seconds`. */
 static double sgemm_rate(int M, int N, int K, double seconds)
@@ -30,11 +22,11 @@ static double sgemm_rate(int M, int N, int K, double seconds)
     for (size_t i = 0; i < (size_t)K * N; i++) B[i] = tr_rng_uniform(&r);
     tr_sgemm(0, 0, M, N, K, 1.0f, A, K, B, N, 0.0f, C, N); /* warm-up */
     int reps = 0;
-    double t0 = now_seconds(), el;
+    double t0 = tr_now_seconds(), el;
     do {
         tr_sgemm(0, 0, M, N, K, 1.0f, A, K, B, N, 0.0f, C, N);
         reps++;
-        el = now_seconds() - t0;
+        el = tr_now_seconds() - t0;
     } while (el < seconds);
     free(A);
     free(B);
@@ -146,9 +138,9 @@ static int bench_lm(int argc, char **argv)
             tr_lm_state_reset(&st, &m);
             continue;
         }
-        double t0 = now_seconds();
+        double t0 = tr_now_seconds();
         loss = tr_seq_train_step(&sm, &st.seq, &o, steps, clip, &norm) / (double)(steps * batch);
-        double dt = now_seconds() - t0;
+        double dt = tr_now_seconds() - t0;
         if (k++ < BENCH_WARMUP)
             continue;
         timed += dt;
@@ -173,16 +165,9 @@ static int bench_lm(int argc, char **argv)
 
 int tr_cli_bench(int argc, char **argv)
 {
-    if (argc >= 2 && !strcmp(argv[1], "sgemm"))
-        return bench_sgemm(argc - 1, argv + 1);
-    if (argc >= 2 && !strcmp(argv[1], "lm"))
-        return bench_lm(argc - 1, argv + 1);
-    int help = argc >= 2 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"));
-    FILE *f = help ? stdout : stderr;
-    if (argc >= 2 && !help)
-        fprintf(stderr, "triad bench: unknown subcommand '%s'\n", argv[1]);
-    fprintf(f, "usage: triad bench <sgemm|lm> [options]   (--help on each)\n\n"
-               "  sgemm     cblas_sgemm GFLOP/s (the machine's peak)\n"
-               "  lm        training throughput of the word LSTM language model\n");
-    return help ? 0 : 2;
+    static const tr_cli_command sub[] = {
+        {"sgemm", "cblas_sgemm GFLOP/s (the machine's peak)", bench_sgemm},
+        {"lm", "training throughput of the word LSTM language model", bench_lm},
+    };
+    return tr_cli_dispatch("bench", sub, (int)(sizeof sub / sizeof sub[0]), argc, argv);
 }

@@ -14,6 +14,12 @@ typedef struct {
     int (*run)(int argc, char **argv);
 } tr_cli_command;
 
+/* Runs the subcommand named by argv[1] from sub (n entries); prints the list
+ * (to stdout for --help, else to stderr with exit status 2). group is the
+ * command, e.g. "lm". */
+int tr_cli_dispatch(const char *group, const tr_cli_command *sub, int n,
+                    int argc, char **argv);
+
 int tr_cli_lm(int argc, char **argv);
 int tr_cli_lightrnn(int argc, char **argv);
 

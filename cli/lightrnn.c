@@ -306,15 +306,5 @@ int tr_cli_lightrnn(int argc, char **argv)
         {"realloc", "re-allocate the word table from saved losses; cost, bound, gap and time per solver",
          lightrnn_realloc},
     };
-    if (argc >= 2)
-        for (size_t i = 0; i < sizeof sub / sizeof sub[0]; i++)
-            if (!strcmp(argv[1], sub[i].name))
-                return sub[i].run(argc - 1, argv + 1);
-    FILE *f = argc >= 2 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) ? stdout : stderr;
-    if (argc >= 2 && f == stderr)
-        fprintf(stderr, "triad lightrnn: unknown subcommand '%s'\n", argv[1]);
-    fprintf(f, "usage: triad lightrnn <train|eval|realloc> [options]   (--help on each)\n\n");
-    for (size_t i = 0; i < sizeof sub / sizeof sub[0]; i++)
-        fprintf(f, "  %-9s %s\n", sub[i].name, sub[i].summary);
-    return f == stdout ? 0 : 2;
+    return tr_cli_dispatch("lightrnn", sub, (int)(sizeof sub / sizeof sub[0]), argc, argv);
 }

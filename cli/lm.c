@@ -325,13 +325,10 @@ int tr_cli_seq_train(int argc, char **argv, const tr_cli_model *k)
         if (test_path) {
             double ppl = 0;
             int64_t n = 0;
-            tr_seq_state *es = sm.state_new(m, o.bptt, 1, 0, 0, &err);
-            if (!es || tr_seq_eval(&sm, es, v, test_path, 1, o.bptt, &ppl, &n, &err))
+            if (tr_seq_eval_file(&sm, v, test_path, 1, o.bptt, &ppl, &n, &err))
                 rc = fail(cmd, &err);
             else
                 printf("test ppl %.2f (%lld tokens)\n", ppl, (long long)n);
-            if (es)
-                sm.state_delete(es);
         }
     }
     k->free(m);
@@ -375,13 +372,10 @@ int tr_cli_seq_eval(int argc, char **argv, const tr_cli_model *k)
     }
     int rc = 0;
     tr_seq_model sm = k->seq(m);
-    tr_seq_state *es = sm.state_new(m, bptt, batch, 0, 0, &err);
-    if (!es || tr_seq_eval(&sm, es, v, text, batch, bptt, &ppl, &n, &err))
+    if (tr_seq_eval_file(&sm, v, text, batch, bptt, &ppl, &n, &err))
         rc = fail(cmd, &err);
     else
         printf("ppl %.6f tokens %lld\n", ppl, (long long)n);
-    if (es)
-        sm.state_delete(es);
     k->free(m);
     free(m);
     tr_vocab_free(v);
@@ -483,15 +477,5 @@ int tr_cli_lm(int argc, char **argv)
         {"eval", "perplexity of a text", lm_eval},
         {"generate", "sample text", lm_generate},
     };
-    if (argc >= 2)
-        for (size_t i = 0; i < sizeof sub / sizeof sub[0]; i++)
-            if (!strcmp(argv[1], sub[i].name))
-                return sub[i].run(argc - 1, argv + 1);
-    FILE *f = argc >= 2 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) ? stdout : stderr;
-    if (argc >= 2 && f == stderr)
-        fprintf(stderr, "triad lm: unknown subcommand '%s'\n", argv[1]);
-    fprintf(f, "usage: triad lm <train|eval|generate> [options]   (--help on each)\n\n");
-    for (size_t i = 0; i < sizeof sub / sizeof sub[0]; i++)
-        fprintf(f, "  %-9s %s\n", sub[i].name, sub[i].summary);
-    return f == stdout ? 0 : 2;
+    return tr_cli_dispatch("lm", sub, (int)(sizeof sub / sizeof sub[0]), argc, argv);
 }

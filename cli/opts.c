@@ -1,5 +1,6 @@
 /* Command-line option parsing with types, ranges and help text. */
 #include "opts.h"
+#include "cli.h"
 #include "triad/core.h"
 
 #include <errno.h>
@@ -153,4 +154,24 @@ int opts_parse(opt_spec *specs, int n, int argc, char **argv, int first,
         s->set = 1;
     }
     return 0;
+}
+
+int tr_cli_dispatch(const char *group, const tr_cli_command *sub, int n,
+                    int argc, char **argv)
+{
+    if (argc >= 2)
+        for (int i = 0; i < n; i++)
+            if (!strcmp(argv[1], sub[i].name))
+                return sub[i].run(argc - 1, argv + 1);
+    int help = argc >= 2 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"));
+    FILE *f = help ? stdout : stderr;
+    if (argc >= 2 && !help)
+        fprintf(stderr, "triad %s: unknown subcommand '%s'\n", group, argv[1]);
+    fprintf(f, "usage: triad %s <", group);
+    for (int i = 0; i < n; i++)
+        fprintf(f, "%s%s", i ? "|" : "", sub[i].name);
+    fprintf(f, "> [options]   (--help on each)\n\n");
+    for (int i = 0; i < n; i++)
+        fprintf(f, "  %-9s %s\n", sub[i].name, sub[i].summary);
+    return help ? 0 : 2;
 }

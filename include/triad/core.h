@@ -133,6 +133,9 @@ void tr_sgemm(int trans_a, int trans_b, int M, int N, int K, float alpha,
 void tr_sgemm_ref(int trans_a, int trans_b, int M, int N, int K, float alpha,
                   const float *A, int lda, const float *B, int ldb, float beta,
                   float *C, int ldc);
+/* Seconds on a monotonic clock (for progress and timings, never for results). */
+double tr_now_seconds(void);
+
 /* Threads used by BLAS calls (OpenBLAS); n >= 1. */
 void tr_set_threads(int n);
 int tr_get_threads(void);

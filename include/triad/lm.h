@@ -175,6 +175,10 @@ tr_status tr_lm_load(tr_lm *m, tr_vocab **v, int64_t *step, const char *path,
 tr_status tr_seq_eval(const tr_seq_model *sm, tr_seq_state *s,
                       const tr_vocab *v, const char *path, int B, int T,
                       double *ppl, int64_t *ntokens, tr_err *err);
+/* The same with a worker state of its own (allocated for the call). */
+tr_status tr_seq_eval_file(const tr_seq_model *sm, const tr_vocab *v,
+                           const char *path, int B, int T, double *ppl,
+                           int64_t *ntokens, tr_err *err);
 
 /* ---------------------------------------------------------------- sampling */
 

@@ -1,8 +1,10 @@
 /* Matrix products: CBLAS (OpenBLAS) and the naive reference kernel that tests
- * compare it against. Row-major throughout. */
+ * compare it against (row-major throughout); the BLAS thread count; and the
+ * monotonic clock used for timings. */
 #include "triad/core.h"
 
 #include <cblas.h>
+#include <time.h>
 
 void tr_sgemm(int trans_a, int trans_b, int M, int N, int K, float alpha,
               const float *A, int lda, const float *B, int ldb, float beta,
@@ -43,4 +45,11 @@ void tr_set_threads(int n)
 int tr_get_threads(void)
 {
     return openblas_get_num_threads();
+}
+
+double tr_now_seconds(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }

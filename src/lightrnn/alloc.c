@@ -651,8 +651,12 @@ tr_status tr_alloc_solve(tr_alloc_method m, const double *Lr, const double *Lc, 
  * Memory O(K^2 + V + D). The value returned is g(u - min u) at the final
  * prices, computed from scratch, so it is a valid bound whatever rounding did.
  *
- * For K > TRANSPORT_MAX_BINS (K^2 memory) and for K = 1 the prices stay 0
- * and the bound is sum_w min_k L[w][k] (exact for K = 1).
+ * When the table has more spare cells than words (D > V, odd shapes only)
+ * the auction is skipped: it would mostly move dummies; the shortest paths
+ * then start from u = 0 with every word in its cheapest bin. When cap >= V
+ * or K = 1 no capacity binds and u = 0 is optimal. For K >
+ * TRANSPORT_MAX_BINS (K^2 memory) the prices stay 0 too, and the bound,
+ * sum_w min_k L[w][k], is valid but weaker; LightRNN tables are far smaller.
  */
 
 #define TRANSPORT_MAX_BINS 8192
@@ -705,8 +709,9 @@ static void slot_push(slot *h, int *n, slot x)
     h[i] = x;
 }
 
-/* Leaves the final prices of the epsilon-scaled auction in u (K). */
-static void transport_auction(const tproblem *p, double *u)
+/* Leaves the final prices of the epsilon-scaled auction in u (K), each
+ * word's bin in x (V) and the number of dummies in each bin in dummies (K). */
+static void transport_auction(const tproblem *p, double *u, int32_t *x, int32_t *dummies)
 {
     const int V = p->V, K = p->K, cap = p->cap, B = p->V + p->D;
     double S = 0.0;
@@ -714,8 +719,16 @@ static void transport_auction(const tproblem *p, double *u)
         S = fabs(p->L[i]) > S ? fabs(p->L[i]) : S;
     for (int k = 0; k < K; k++)
         u[k] = 0.0;
-    if (S == 0.0)
+    if (S == 0.0) {
+        /* all losses 0: any placement is optimal */
+        for (int i = 0; i < B; i++) {
+            if (i < V)
+                x[i] = i / cap;
+            else
+                dummies[i / cap]++;
+        }
         return;
+    }
     slot *heap = tr_xmalloc((size_t)K * cap * sizeof *heap);
     int32_t *size = tr_xmalloc((size_t)K * sizeof *size);
     double *floor_price = tr_xmalloc((size_t)K * sizeof *floor_price);
@@ -765,6 +778,14 @@ static void transport_auction(const tproblem *p, double *u)
             break;
         eps /= 8.0;
     }
+    for (int k = 0; k < K; k++)
+        for (int j = 0; j < size[k]; j++) {
+            int who = heap[(size_t)k * cap + j].who;
+            if (who < V)
+                x[who] = k;
+            else
+                dummies[k]++;
+        }
     free(heap);
     free(size);
     free(floor_price);
@@ -876,8 +897,9 @@ static double arc_cost(const transport *t, int a, int b, int32_t *who)
     return m;
 }
 
-/* Exact optimum of the square problem from prices u (updated in place). */
-static void transport_paths(const tproblem *p, double *u)
+/* Exact optimum of the square problem, from the auction's placement x and
+ * dummies (all bins full); the prices are left in u. */
+static void transport_paths(const tproblem *p, double *u, const int32_t *x, const int32_t *dummies)
 {
     const int V = p->V, K = p->K, cap = p->cap;
     transport t = {p->L, V, K, tr_xmalloc((size_t)K * K * sizeof(double)),
@@ -886,22 +908,63 @@ static void transport_paths(const tproblem *p, double *u)
     int32_t *pred = tr_xmalloc((size_t)K * sizeof *pred), *path = tr_xmalloc((size_t)K * 3 * sizeof *path);
     double *dist = tr_xmalloc((size_t)K * sizeof *dist);
     unsigned char *done = tr_xmalloc((size_t)K);
-    /* everyone in a cheapest bin: reduced costs >= 0 */
-    for (int w = 0; w < V; w++) {
-        const double *l = p->L + (size_t)w * K;
-        int best = 0;
-        for (int k = 1; k < K; k++)
-            if (l[k] + u[k] < l[best] + u[best])
-                best = k;
-        bin_add(&t.bins[best], t.pos, w);
+    for (int w = 0; w < V; w++)
+        bin_add(&t.bins[x[w]], t.pos, w);
+    memcpy(t.dummies, dummies, (size_t)K * sizeof *dummies);
+    for (int a = 0; a < K; a++)
+        m_recompute(&t, a, -1);
+
+    /* Prices under which the placement satisfies complementary slackness:
+     * u_a - u_b <= cost of moving a word of a to b, for all a, b, a system of
+     * difference constraints solved by Bellman-Ford (u = -shortest distance
+     * from a virtual source). It converges when the placement is optimal; if
+     * not (a negative cycle, from the auction's epsilon), the words that are
+     * then not in a cheapest bin are moved to one and the shortest paths
+     * below repair the capacities. */
+    for (int k = 0; k < K; k++)
+        dist[k] = 0.0;
+    for (int pass = 0; pass < K; pass++) {
+        int changed = 0;
+        for (int a = 0; a < K; a++)
+            for (int b = 0; b < K; b++) {
+                int32_t who;
+                double c = a == b ? INFINITY : arc_cost(&t, a, b, &who);
+                if (dist[a] + c < dist[b]) {
+                    dist[b] = dist[a] + c;
+                    changed = 1;
+                }
+            }
+        if (!changed)
+            break;
     }
+    double S = 0.0;
+    for (int k = 0; k < K; k++) {
+        u[k] = -dist[k];
+        S = fabs(u[k]) > S ? fabs(u[k]) : S;
+    }
+    for (size_t i = 0; i < (size_t)V * K; i++)
+        S = fabs(p->L[i]) > S ? fabs(p->L[i]) : S;
+    /* rounding in the potentials is not a reason to move a word */
+    double tol = 1e-13 * S;
     int cheapest = 0;
     for (int k = 1; k < K; k++)
         if (u[k] < u[cheapest])
             cheapest = k;
-    t.dummies[cheapest] = p->D;
-    for (int a = 0; a < K; a++)
-        m_recompute(&t, a, -1);
+    for (int k = 0; k < K; k++)
+        if (t.dummies[k] > 0 && u[k] > u[cheapest] + tol) {
+            t.dummies[cheapest] += t.dummies[k];
+            t.dummies[k] = 0;
+        }
+    for (int w = 0; w < V; w++) {
+        const double *l = p->L + (size_t)w * K;
+        int best = 0, at = x[w];
+        for (int k = 1; k < K; k++)
+            if (l[k] + u[k] < l[best] + u[best])
+                best = k;
+        if (l[at] + u[at] > l[best] + u[best] + tol)
+            move_word(&t, w, at, best);
+    }
+
     for (;;) {
         int nsrc = 0;
         for (int k = 0; k < K; k++) {
@@ -981,10 +1044,37 @@ static void transport_paths(const tproblem *p, double *u)
 static double transport_bound(const double *L, int V, int K, int cap)
 {
     double *u = tr_xcalloc((size_t)K, sizeof *u);
-    if (K > 1 && K <= TRANSPORT_MAX_BINS) {
+    /* with cap >= V no capacity binds: u = 0 is optimal */
+    if (K > 1 && K <= TRANSPORT_MAX_BINS && cap < V) {
         tproblem p = {L, V, K, cap, (int)((int64_t)K * cap - V)};
-        transport_auction(&p, u);
-        transport_paths(&p, u);
+        int32_t *x = tr_xmalloc((size_t)V * sizeof *x), *dummies = tr_xcalloc((size_t)K, sizeof *dummies);
+        if (p.D <= V) {
+            transport_auction(&p, u, x, dummies);
+        } else {
+            /* much spare room (odd table shapes): the auction would spend its
+             * time on dummies; start from u = 0, every word in its cheapest
+             * bin and the dummies in the holes, and let the paths repair */
+            int32_t *load = tr_xcalloc((size_t)K, sizeof *load);
+            for (int w = 0; w < V; w++) {
+                const double *l = L + (size_t)w * K;
+                int best = 0;
+                for (int k = 1; k < K; k++)
+                    if (l[k] < l[best])
+                        best = k;
+                x[w] = best;
+                load[best]++;
+            }
+            int left = p.D;
+            for (int k = 0; k < K && left > 0; k++) {
+                int d = load[k] < cap ? cap - load[k] : 0;
+                dummies[k] = d < left ? d : left;
+                left -= dummies[k];
+            }
+            free(load);
+        }
+        transport_paths(&p, u, x, dummies);
+        free(x);
+        free(dummies);
         double m = u[0];
         for (int k = 1; k < K; k++)
             m = u[k] < m ? u[k] : m;

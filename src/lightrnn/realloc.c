@@ -5,14 +5,6 @@
 
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
-
-static double now_seconds(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
 
 tr_status tr_lightrnn_reallocate(tr_lightrnn *m, const tr_vocab *v,
                                  const char *path, int B, int T,
@@ -46,12 +38,12 @@ tr_status tr_lightrnn_reallocate(tr_lightrnn *m, const tr_vocab *v,
     }
     if (st)
         goto done;
-    double t0 = now_seconds();
+    double t0 = tr_now_seconds();
     rep->cost_before = tr_alloc_cost(Lr, Lc, V, R, C, m->table.row, m->table.col);
     if ((st = tr_alloc_solve(method, Lr, Lc, V, R, C, row, col, err)) ||
         (st = tr_alloc_lower_bound(Lr, Lc, V, R, C, &rep->bound, err)))
         goto done;
-    rep->seconds = now_seconds() - t0;
+    rep->seconds = tr_now_seconds() - t0;
     rep->cost_after = tr_alloc_cost(Lr, Lc, V, R, C, row, col);
     for (int w = 0; w < V; w++)
         rep->moved += row[w] != m->table.row[w] || col[w] != m->table.col[w];

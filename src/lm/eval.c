@@ -35,6 +35,18 @@ tr_status tr_seq_eval(const tr_seq_model *sm, tr_seq_state *s,
     return TR_OK;
 }
 
+tr_status tr_seq_eval_file(const tr_seq_model *sm, const tr_vocab *v,
+                           const char *path, int B, int T, double *ppl,
+                           int64_t *ntokens, tr_err *err)
+{
+    tr_seq_state *s = sm->state_new(sm->model, T, B, 0, 0, err);
+    if (!s)
+        return err ? err->code : TR_ERR_NOMEM;
+    tr_status st = tr_seq_eval(sm, s, v, path, B, T, ppl, ntokens, err);
+    sm->state_delete(s);
+    return st;
+}
+
 /* Draws an id from probs (V) sharpened or flattened by temperature. */
 static int32_t sample_row(const float *probs, int V, float temperature, tr_rng *rng)
 {

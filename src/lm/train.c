@@ -18,7 +18,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #define PATH_MAX_LEN 4096
 
@@ -40,13 +39,6 @@ typedef struct {
     double train_seconds;    /* all runs together */
     char train_path[PATH_MAX_LEN], valid_path[PATH_MAX_LEN], state_path[PATH_MAX_LEN + 8];
 } trainer;
-
-static double now_seconds(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
 
 static tr_status check_opts(const tr_lm_train_opts *o, tr_err *err)
 {
@@ -357,7 +349,7 @@ tr_status tr_seq_train(const tr_seq_model *sm, const tr_vocab *v,
     p.epochs = opts->epochs;
     p.step = t.step;
     p.epoch_total = tr_batcher_total_tokens(t.batches);
-    const double t0 = now_seconds(), seconds_before = t.train_seconds;
+    const double t0 = tr_now_seconds(), seconds_before = t.train_seconds;
     int64_t run_tokens = 0;
     int steps = 0;
     while (t.epoch < opts->epochs) {
@@ -373,7 +365,7 @@ tr_status tr_seq_train(const tr_seq_model *sm, const tr_vocab *v,
         for (;;) {
             /* a budget or a signal stops before the next update, so that a
              * stop at an epoch's end keeps the validated model */
-            double el = now_seconds() - t0;
+            double el = tr_now_seconds() - t0;
             if ((opts->max_steps > 0 && t.step >= opts->max_steps) ||
                 (opts->max_seconds > 0 && el >= opts->max_seconds) || (stop && *stop)) {
                 tr_batcher_tell(t.batches, t.pos);
@@ -397,7 +389,7 @@ tr_status tr_seq_train(const tr_seq_model *sm, const tr_vocab *v,
             t.epoch_nll += nll;
             t.epoch_n += n;
             run_tokens += n;
-            el = now_seconds() - t0;
+            el = tr_now_seconds() - t0;
             p.step = t.step;
             p.epoch_tokens = tr_batcher_served(t.batches);
             p.loss = nll / (double)n;
@@ -437,7 +429,7 @@ tr_status tr_seq_train(const tr_seq_model *sm, const tr_vocab *v,
         p.valid_ppl = ppl;
         p.decayed = opts->decay > 1.0f && tr_plateau_update(&t.plateau, &t.opt, ppl);
         p.lr = t.opt.cfg.lr;
-        p.elapsed = now_seconds() - t0;
+        p.elapsed = tr_now_seconds() - t0;
         t.in_epoch = 0;
         t.epoch++; /* the checkpoint resumes at the start of the next epoch */
         t.train_seconds = seconds_before + p.elapsed;
