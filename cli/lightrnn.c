@@ -1,8 +1,8 @@
-/* triad lightrnn: LightRNN tools. For now `realloc`, which runs the word
- * allocation solvers of triad/lightrnn.h on saved loss matrices (or on a
- * random instance, to time them without a trained model) and prints cost,
- * lower bound, gap and time of each. Not here: training and evaluation of
- * the LightRNN model itself. */
+/* triad lightrnn: train and eval (the shared language-model commands of
+ * cli/lm.c, driven through TR_CLI_LIGHTRNN), and `realloc`, which runs the
+ * word allocation solvers of triad/lightrnn.h on saved loss matrices (or on
+ * a random instance, to time them without a trained model) and prints cost,
+ * lower bound, gap and time of each. */
 #include "cli.h"
 #include "opts.h"
 #include "triad/io.h"
@@ -287,6 +287,27 @@ static int lightrnn_realloc(int argc, char **argv)
     losses_free(&p);
     return rc;
 }
+
+/* LightRNN through the shared language-model train and eval commands. */
+static tr_status lr_init(void *m, const tr_lm_config *c, tr_err *err) { return tr_lightrnn_init(m, c, err); }
+static void lr_init_weights(void *m, uint64_t seed) { tr_lightrnn_init_weights(m, seed); }
+static tr_status lr_load(void *m, tr_vocab **v, int64_t *step, const char *path, tr_err *err)
+{
+    return tr_lightrnn_load(m, v, step, path, err);
+}
+static void lr_free(void *m) { tr_lightrnn_free(m); }
+static tr_seq_model lr_seq(void *m) { return tr_lightrnn_seq(m); }
+static tr_status lr_table(void *model, const char *solver, int realloc, tr_err *err)
+{
+    tr_lightrnn *m = model;
+    m->realloc_enabled = realloc;
+    return tr_alloc_method_parse(solver, &m->realloc, err);
+}
+
+const tr_cli_model TR_CLI_LIGHTRNN = {
+    "lightrnn", "a LightRNN language model (words in a sqrt(V) x sqrt(V) table, factorised softmax)",
+    sizeof(tr_lightrnn), lr_init, lr_init_weights, lr_load, lr_free, lr_seq, lr_table,
+};
 
 static int lightrnn_train(int argc, char **argv)
 {

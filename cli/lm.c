@@ -2,7 +2,6 @@
 #include "cli.h"
 #include "opts.h"
 #include "triad/data.h"
-#include "triad/lightrnn.h"
 #include "triad/lm.h"
 
 #include <math.h>
@@ -118,26 +117,6 @@ static tr_seq_model lm_seq(void *m) { return tr_lm_seq(m); }
 const tr_cli_model TR_CLI_LM = {
     "lm", "a word-level LSTM language model (full softmax)", sizeof(tr_lm),
     lm_init, lm_init_weights, lm_load, lm_free, lm_seq, NULL,
-};
-
-static tr_status lr_init(void *m, const tr_lm_config *c, tr_err *err) { return tr_lightrnn_init(m, c, err); }
-static void lr_init_weights(void *m, uint64_t seed) { tr_lightrnn_init_weights(m, seed); }
-static tr_status lr_load(void *m, tr_vocab **v, int64_t *step, const char *path, tr_err *err)
-{
-    return tr_lightrnn_load(m, v, step, path, err);
-}
-static void lr_free(void *m) { tr_lightrnn_free(m); }
-static tr_seq_model lr_seq(void *m) { return tr_lightrnn_seq(m); }
-static tr_status lr_table(void *model, const char *solver, int realloc, tr_err *err)
-{
-    tr_lightrnn *m = model;
-    m->realloc_enabled = realloc;
-    return tr_alloc_method_parse(solver, &m->realloc, err);
-}
-
-const tr_cli_model TR_CLI_LIGHTRNN = {
-    "lightrnn", "a LightRNN language model (words in a sqrt(V) x sqrt(V) table, factorised softmax)",
-    sizeof(tr_lightrnn), lr_init, lr_init_weights, lr_load, lr_free, lr_seq, lr_table,
 };
 
 /* ---------------------------------------------------------------- train */
