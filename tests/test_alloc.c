@@ -265,6 +265,9 @@ static void test_check_placements(void **state)
     int32_t r2[4] = {0, 1, 0, 1}, c2[4] = {0, 0, 0, 0};
     assert_int_equal(tr_alloc_check(r2, c2, 4, 2, 3, &err), TR_ERR_ARG);
     assert_non_null(strstr(err.msg, "word 2 is in cell (0, 0), which already holds word 0"));
+    int32_t r4[3] = {0, 0, 0}, c4[3] = {1, 1, 1};
+    assert_int_equal(tr_alloc_check(r4, c4, 3, 2, 3, &err), TR_ERR_ARG);
+    assert_non_null(strstr(err.msg, "word 1 is in cell (0, 1), which already holds word 0"));
     int32_t r3[3] = {1, 0, 1}, c3[3] = {2, 0, 2};
     assert_int_equal(tr_alloc_check(r3, c3, 3, 2, 3, &err), TR_ERR_ARG);
     assert_non_null(strstr(err.msg, "word 2 is in cell (1, 2), which already holds word 0"));
@@ -325,6 +328,26 @@ static void test_valid_and_deterministic(void **state)
             free(c1);
             free(r2);
             free(c2);
+            drop(&p);
+        }
+}
+
+/* All losses equal: every solver, every placement optimal, bound exact. */
+static void test_all_equal(void **state)
+{
+    (void)state;
+    static const int shapes[][3] = {{9, 3, 3}, {50, 8, 7}, {100, 10, 10}};
+    for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++)
+        for (int val = 0; val < 2; val++) {
+            int V = shapes[s][0], R = shapes[s][1], C = shapes[s][2];
+            inst p = make(V, R, C, UNIFORM, 1);
+            for (int i = 0; i < V * R; i++)
+                p.Lr[i] = val;
+            for (int i = 0; i < V * C; i++)
+                p.Lc[i] = 2 * val;
+            for (int m = 0; m < 3; m++)
+                assert_true(close_to(cost_of(&p, (tr_alloc_method)m), 3.0 * val * V));
+            assert_true(close_to(bound_of(&p), 3.0 * val * V));
             drop(&p);
         }
 }
@@ -421,6 +444,37 @@ static void test_lap_dense(void **state)
         }
     }
     tr_lap_work_free(w);
+}
+
+/* The transportation solver directly, with the auction stopped early too
+ * (so that the exact repair by shortest paths has work to do), against the
+ * Hungarian algorithm on replicated bins; plus the degenerate cases: all
+ * costs zero, more spare room than items, capacity that never binds. */
+static void test_transport(void **state)
+{
+    (void)state;
+    static const int shapes[][3] = {{60, 8, 8}, {100, 12, 9}, {47, 6, 8}, {30, 4, 8}, {10, 5, 9},
+                                    {9, 3, 3},  {40, 2, 30},  {12, 7, 2}, {20, 3, 30}};
+    const double eps[] = {TR_TRANSPORT_EPS, 1e-6, 1e-2, 0.2};
+    for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++)
+        for (int kind = 0; kind < 3; kind++) {
+            int V = shapes[s][0], K = shapes[s][1], cap = shapes[s][2];
+            inst p = make(V, K, 1, kind, 900 + 7 * s + kind);
+            double want = hungarian_transport(p.Lr, V, K, cap);
+            for (size_t e = 0; e < sizeof eps / sizeof eps[0]; e++) {
+                double u[16];
+                double got = tr_transport_bound(p.Lr, V, K, cap, eps[e], u);
+                if (!close_to(got, want))
+                    fail_msg("transport V=%d K=%d cap=%d kind %d eps %g: %.17g, Hungarian %.17g", V, K, cap, kind,
+                             eps[e], got, want);
+                for (int k = 0; k < K; k++)
+                    assert_true(u[k] >= 0.0);
+            }
+            drop(&p);
+        }
+    double zero[40] = {0};
+    assert_true(tr_transport_bound(zero, 20, 2, 10, TR_TRANSPORT_EPS, NULL) == 0.0);
+    assert_true(tr_transport_bound(zero, 7, 5, 2, TR_TRANSPORT_EPS, NULL) == 0.0);
 }
 
 /* Alternating: never above greedy, on instances big enough for several
@@ -636,9 +690,11 @@ int main(void)
         cmocka_unit_test(test_check_placements),
         cmocka_unit_test(test_errors),
         cmocka_unit_test(test_valid_and_deterministic),
+        cmocka_unit_test(test_all_equal),
         cmocka_unit_test(test_tiny_brute_force),
         cmocka_unit_test(test_small_orderings),
         cmocka_unit_test(test_lap_dense),
+        cmocka_unit_test(test_transport),
         cmocka_unit_test(test_alternating_improves),
         cmocka_unit_test(test_greedy_hand_made),
         cmocka_unit_test(test_cli_random),

@@ -12,7 +12,10 @@
  * a V x (R*C) word-to-cell problem whose costs are Lr[w][r] + Lc[w][c] is
  * solved in O(R*C) memory.
  *
- * Not here: anything about words, rows or columns of the LightRNN table
+ * Also here: the transportation problem (items into bins of equal
+ * capacity) whose optimum is each half of the allocation's lower bound.
+ *
+ * Not here: anything about the rows and columns of the LightRNN table
  * (alloc.c), sparse costs, or parallelism.
  */
 #ifndef TRIAD_LIGHTRNN_LAP_H
@@ -61,5 +64,23 @@ typedef struct {
 } tr_lap_dense;
 
 const double *tr_lap_dense_row(void *ctx, int i, double *scratch);
+
+/* The transportation problem with unit supplies: V items (words), K bins of
+ * capacity cap (1 <= V <= K*cap), cost L[w][k] (V x K, row-major, finite):
+ *     minimise sum_w L[w][bin(w)], at most cap items per bin.
+ * Returns max over prices u >= 0 of the Lagrangian dual
+ *     g(u) = sum_w min_k (L[w][k] + u_k) - cap * sum_k u_k,
+ * which equals that minimum (the LP is integral), evaluated at the prices
+ * found: always a valid lower bound, exact up to rounding. An auction with
+ * epsilon-scaling (Bertsekas & Castanon 1989) down to eps_rel times the
+ * largest |L| finds the prices and a placement, and Bellman-Ford plus
+ * successive shortest paths make them exact (lap.c says more). The prices
+ * go to prices (K) unless it is NULL. Time O(V*K^2) in the worst case seen
+ * (every item ranking the bins alike), O(V*K) typically; memory O(K^2 +
+ * K*cap). */
+double tr_transport_bound(const double *L, int V, int K, int cap, double eps_rel, double *prices);
+
+/* The auction's final epsilon relative to max |L| used by triad. */
+#define TR_TRANSPORT_EPS 0x1p-40
 
 #endif
