@@ -6,7 +6,7 @@
 
 static const tr_cli_command COMMANDS[] = {
     {"lm", "word-level LSTM language model: train, eval, generate", tr_cli_lm},
-    {"lightrnn", "LightRNN: word-table re-allocation (more to come)", tr_cli_lightrnn},
+    {"lightrnn", "LightRNN language model: train, eval, word-table realloc", tr_cli_lightrnn},
     {"bench", "measurements behind bench/: sgemm peak, LM training throughput", tr_cli_bench},
 };
 
