@@ -209,14 +209,15 @@ void tr_lightrnn_backward(tr_lightrnn_state *s, tr_lightrnn *m, float scale)
     /* masked entries have probability 0 and so get no gradient */
     tr_xent_backward(s->pr, s->pr, s->yr, NULL, scale, N, R);
     tr_xent_backward(s->pc, s->pc, s->yc, NULL, scale, N, C);
-    /* the decoders' inputs were hr, hc; their gradients go back to the
-     * interleaved LSTM output (2T, B, H) */
-    float *dh = q->rnn.dtop;
+    /* the decoders' inputs were hr, hc (N, H): one GEMM each for their
+     * gradients, into the stack's scratch (free until its backward runs),
+     * then interleaved into the gradient of the LSTM output (2T, B, H) */
+    float *dhr = q->rnn.da, *dhc = q->rnn.da + (size_t)N * H;
+    tr_linear_backward(dhr, m->row_w->grad.data, m->row_b->grad.data, s->pr, s->hr, m->row_w->value.data, N, H, R);
+    tr_linear_backward(dhc, m->col_w->grad.data, m->col_b->grad.data, s->pc, s->hc, m->col_w->value.data, N, H, C);
     for (int t = 0; t < T; t++) {
-        tr_linear_backward(dh + (size_t)(2 * t) * B * H, m->row_w->grad.data, m->row_b->grad.data,
-                           s->pr + (size_t)t * B * R, s->hr + (size_t)t * B * H, m->row_w->value.data, B, H, R);
-        tr_linear_backward(dh + (size_t)(2 * t + 1) * B * H, m->col_w->grad.data, m->col_b->grad.data,
-                           s->pc + (size_t)t * B * C, s->hc + (size_t)t * B * H, m->col_w->value.data, B, H, C);
+        memcpy(q->rnn.dtop + (size_t)(2 * t) * B * H, dhr + (size_t)t * B * H, (size_t)B * H * sizeof(float));
+        memcpy(q->rnn.dtop + (size_t)(2 * t + 1) * B * H, dhc + (size_t)t * B * H, (size_t)B * H * sizeof(float));
     }
     const float *din = tr_lstm_stack_backward(&q->rnn, &m->rnn); /* (2T, B, E) */
     for (int t = 0; t < T; t++) {
