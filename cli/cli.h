@@ -40,6 +40,7 @@ typedef struct {
 extern const tr_cli_model TR_CLI_LM, TR_CLI_LIGHTRNN;
 int tr_cli_seq_train(int argc, char **argv, const tr_cli_model *k);
 int tr_cli_seq_eval(int argc, char **argv, const tr_cli_model *k);
+int tr_cli_seq_generate(int argc, char **argv, const tr_cli_model *k);
 int tr_cli_bench(int argc, char **argv);
 
 #endif

@@ -12,14 +12,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
-
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
 
 /* ---------------------------------------------------------------- instances */
 
@@ -211,10 +203,10 @@ static int lightrnn_realloc(int argc, char **argv)
     }
 
     losses p;
-    double t0 = now_s();
+    double t0 = tr_now_seconds();
     if (path ? load_losses(&p, path, &err) : random_losses(&p, random_v, rows, cols, seed, &err))
         return fail(cmd, &err);
-    double t_load = now_s() - t0;
+    double t_load = tr_now_seconds() - t0;
     if (!all && methods[0] == TR_ALLOC_EXACT && p.V > TR_ALLOC_EXACT_MAX) {
         losses_free(&p);
         fprintf(stderr, "%s: --solver exact takes at most %d words (TR_ALLOC_EXACT_MAX), this instance has %d\n", cmd,
@@ -230,12 +222,12 @@ static int lightrnn_realloc(int argc, char **argv)
     fflush(stdout);
 
     double bound = 0.0;
-    t0 = now_s();
+    t0 = tr_now_seconds();
     if (tr_alloc_lower_bound(p.Lr, p.Lc, p.V, p.R, p.C, &bound, &err)) {
         losses_free(&p);
         return fail(cmd, &err);
     }
-    double t_bound = now_s() - t0;
+    double t_bound = tr_now_seconds() - t0;
     printf("lower bound %.10g (row and column transportation problems, %.2f s)\n\n", bound, t_bound);
     printf("%-12s %18s %18s %10s %10s\n", "solver", "cost", "bound", "gap %", "seconds");
     fflush(stdout);
@@ -260,12 +252,12 @@ static int lightrnn_realloc(int argc, char **argv)
             fflush(stdout);
             continue;
         }
-        t0 = now_s();
+        t0 = tr_now_seconds();
         if (tr_alloc_solve(methods[i], p.Lr, p.Lc, p.V, p.R, p.C, row, col, &err)) {
             rc = fail(cmd, &err);
             break;
         }
-        double secs = now_s() - t0, cost = tr_alloc_cost(p.Lr, p.Lc, p.V, p.R, p.C, row, col);
+        double secs = tr_now_seconds() - t0, cost = tr_alloc_cost(p.Lr, p.Lc, p.V, p.R, p.C, row, col);
         printf("%-12s %18.10g %18.10g %10.4f %10.2f\n", name, cost, bound, 100.0 * (cost - bound) / fabs(bound),
                secs);
         fflush(stdout);
@@ -285,6 +277,77 @@ static int lightrnn_realloc(int argc, char **argv)
     free(best_row);
     free(best_col);
     losses_free(&p);
+    return rc;
+}
+
+/* ---------------------------------------------------------------- losses */
+
+/* The (V, K) doubles of L as an F32 tensor (a new buffer in *buf). */
+static tr_tensor f32_matrix(const double *L, int V, int K, float **buf)
+{
+    *buf = tr_xmalloc((size_t)V * K * sizeof(float));
+    for (size_t i = 0; i < (size_t)V * K; i++)
+        (*buf)[i] = (float)L[i];
+    return tr_tensor_make(*buf, 2, (int64_t[]){V, K});
+}
+
+static int lightrnn_losses(int argc, char **argv)
+{
+    const char *cmd = "triad lightrnn losses", *model = NULL, *text = NULL, *output = NULL;
+    int batch = 32, bptt = 35, threads = 1;
+    opt_spec s[] = {
+        {"model", OPT_STR, &model, "checkpoint written by triad lightrnn train", 1, 0, 0},
+        {"text", OPT_STR, &text, "text to sum the losses over (the training text)", 1, 0, 0},
+        {"output", OPT_STR, &output, "safetensors file to write (input of triad lightrnn realloc --losses)", 1, 0, 0},
+        {"batch", OPT_INT, &batch, "lanes", 1, 100000, 0},
+        {"bptt", OPT_INT, &bptt, "steps per window", 1, 100000, 0},
+        {"threads", OPT_INT, &threads, "BLAS threads", 1, 1024, 0},
+    };
+    int r = opts_parse(s, 6, argc, argv, 1, "triad lightrnn losses --model FILE --text FILE --output FILE [options]",
+                       "Writes the loss matrices of re-allocation for a trained model: loss_row (V, R), the summed\n"
+                       "-log P(row i) over every occurrence of word w in the text, and loss_col (V, C) likewise for\n"
+                       "columns (F32; metadata: the model's word table cost and the number of occurrences).");
+    if (r)
+        return r == 1 ? 0 : 2;
+    if (!model || !text || !output) {
+        fprintf(stderr, "%s: --model, --text and --output are required (see --help)\n", cmd);
+        return 2;
+    }
+    tr_set_threads(threads);
+    tr_err err;
+    tr_lightrnn m;
+    tr_vocab *v = NULL;
+    if (tr_lightrnn_load(&m, &v, NULL, model, &err))
+        return fail(cmd, &err);
+    const int V = m.cfg.vocab_size;
+    double *Lr = tr_xmalloc((size_t)V * m.R * sizeof(double)), *Lc = tr_xmalloc((size_t)V * m.C * sizeof(double));
+    int64_t tokens = 0;
+    double t0 = tr_now_seconds();
+    int rc = 0;
+    if (tr_lightrnn_losses(&m, v, text, batch, bptt, Lr, Lc, &tokens, &err)) {
+        rc = fail(cmd, &err);
+    } else {
+        double secs = tr_now_seconds() - t0, cost = tr_alloc_cost(Lr, Lc, V, m.R, m.C, m.table.row, m.table.col);
+        float *fr, *fc;
+        tr_tensor tlr = f32_matrix(Lr, V, m.R, &fr), tc = f32_matrix(Lc, V, m.C, &fc);
+        tr_st_entry e[] = {{"loss_row", &tlr}, {"loss_col", &tc}};
+        char scost[64], stok[32];
+        snprintf(scost, sizeof scost, "%.17g", cost);
+        snprintf(stok, sizeof stok, "%lld", (long long)tokens);
+        tr_meta meta[] = {{"triad.model", model}, {"triad.text", text}, {"triad.table_cost", scost},
+                          {"triad.tokens", stok}};
+        if (tr_st_write(output, e, 2, meta, 4, &err))
+            rc = fail(cmd, &err);
+        else
+            printf("%s: V = %d, R = %d, C = %d, %lld occurrences of %s in %.1f s; cost of the model's table %.10g\n",
+                   output, V, m.R, m.C, (long long)tokens, text, secs, cost);
+        free(fr);
+        free(fc);
+    }
+    free(Lr);
+    free(Lc);
+    tr_lightrnn_free(&m);
+    tr_vocab_free(v);
     return rc;
 }
 
@@ -319,11 +382,18 @@ static int lightrnn_eval(int argc, char **argv)
     return tr_cli_seq_eval(argc, argv, &TR_CLI_LIGHTRNN);
 }
 
+static int lightrnn_generate(int argc, char **argv)
+{
+    return tr_cli_seq_generate(argc, argv, &TR_CLI_LIGHTRNN);
+}
+
 int tr_cli_lightrnn(int argc, char **argv)
 {
     static const tr_cli_command sub[] = {
         {"train", "train a LightRNN language model, re-allocating the word table after each epoch", lightrnn_train},
         {"eval", "perplexity of a text", lightrnn_eval},
+        {"generate", "sample text", lightrnn_generate},
+        {"losses", "write a trained model's re-allocation loss matrices (input of realloc)", lightrnn_losses},
         {"realloc", "re-allocate the word table from saved losses; cost, bound, gap and time per solver",
          lightrnn_realloc},
     };

@@ -376,22 +376,25 @@ static void add_token(void *ctx, const char *tok, size_t len)
         p->ids[p->n++] = tr_vocab_id(p->v, tok, len);
 }
 
-static int lm_generate(int argc, char **argv)
+int tr_cli_seq_generate(int argc, char **argv, const tr_cli_model *k)
 {
-    const char *cmd = "triad lm generate", *model = NULL, *prime = "";
+    char cmd[64], usage[128], what[128];
+    snprintf(cmd, sizeof cmd, "triad %s generate", k->name);
+    snprintf(usage, sizeof usage, "%s --model FILE [--prime TEXT] [options]", cmd);
+    snprintf(what, sizeof what, "checkpoint written by triad %s train", k->name);
+    const char *model = NULL, *prime = "";
     int length = 50, threads = 1;
     float temperature = 1.0f;
     uint64_t seed = 1;
     opt_spec s[] = {
-        {"model", OPT_STR, &model, "checkpoint written by triad lm train", 1, 0, 0},
+        {"model", OPT_STR, &model, what, 1, 0, 0},
         {"prime", OPT_STR, &prime, "text to start from", 1, 0, 0},
         {"length", OPT_INT, &length, "tokens to generate", 1, 1000000, 0},
         {"temperature", OPT_FLOAT, &temperature, "sampling temperature (lower = more conservative)", 0.01, 100, 0},
         {"seed", OPT_U64, &seed, "random seed", 1, 0, 0},
         {"threads", OPT_INT, &threads, "BLAS threads", 1, 1024, 0},
     };
-    int r = opts_parse(s, 6, argc, argv, 1, "triad lm generate --model FILE [--prime TEXT] [options]",
-                       "Samples text from a language model. <eos> ends a line.");
+    int r = opts_parse(s, 6, argc, argv, 1, usage, "Samples text from a language model. <eos> ends a line.");
     if (r)
         return r == 1 ? 0 : 2;
     if (!model) {
@@ -400,41 +403,45 @@ static int lm_generate(int argc, char **argv)
     }
     tr_set_threads(threads);
     tr_err err;
-    tr_lm m;
+    void *m = tr_xcalloc(1, k->size);
     tr_vocab *v = NULL;
-    if (tr_lm_load(&m, &v, NULL, model, &err))
+    if (k->load(m, &v, NULL, model, &err)) {
+        free(m);
         return fail(cmd, &err);
+    }
+    tr_seq_model sm = k->seq(m);
     int cap = (int)strlen(prime) + 1;
     prime_ctx pc = {v, tr_xmalloc(sizeof(int32_t) * (size_t)(cap + 1)), 0, cap};
     pc.ids[pc.n++] = TR_EOS_ID; /* generation starts as after a line end */
     int rc = 0;
-    tr_lm_state gs;
-    if (tr_tokenize(prime, strlen(prime), m.cfg.lower, add_token, &pc, "--prime", 1, &err) ||
-        tr_lm_state_init(&gs, &m, 1, 1, 0, 0, &err)) {
+    tr_seq_state *gs = NULL;
+    if (tr_tokenize(prime, strlen(prime), sm.cfg->lower, add_token, &pc, "--prime", 1, &err) ||
+        !(gs = sm.state_new(sm.model, 1, 1, 0, 0, &err))) {
         rc = fail(cmd, &err);
     } else {
         int32_t *out = tr_xmalloc(sizeof(int32_t) * (size_t)length);
         tr_rng rng;
         tr_rng_seed(&rng, seed, 3);
-        tr_lm_sample(&m, &gs, pc.ids, pc.n, length, temperature, &rng, out);
+        sm.sample(gs, sm.model, pc.ids, pc.n, length, temperature, &rng, out);
         int col = 0;
-        for (int k = 1; k < pc.n; k++)
-            col += printf("%s%s", col ? " " : "", tr_vocab_word(v, pc.ids[k]));
-        for (int k = 0; k < length; k++) {
-            if (out[k] == TR_EOS_ID) {
+        for (int i = 1; i < pc.n; i++)
+            col += printf("%s%s", col ? " " : "", tr_vocab_word(v, pc.ids[i]));
+        for (int i = 0; i < length; i++) {
+            if (out[i] == TR_EOS_ID) {
                 putchar('\n');
                 col = 0;
             } else {
-                col += printf("%s%s", col ? " " : "", tr_vocab_word(v, out[k]));
+                col += printf("%s%s", col ? " " : "", tr_vocab_word(v, out[i]));
             }
         }
         if (col)
             putchar('\n');
         free(out);
-        tr_lm_state_free(&gs);
+        sm.state_delete(gs);
     }
     free(pc.ids);
-    tr_lm_free(&m);
+    k->free(m);
+    free(m);
     tr_vocab_free(v);
     return rc;
 }
@@ -447,6 +454,11 @@ static int lm_train(int argc, char **argv)
 static int lm_eval(int argc, char **argv)
 {
     return tr_cli_seq_eval(argc, argv, &TR_CLI_LM);
+}
+
+static int lm_generate(int argc, char **argv)
+{
+    return tr_cli_seq_generate(argc, argv, &TR_CLI_LM);
 }
 
 int tr_cli_lm(int argc, char **argv)

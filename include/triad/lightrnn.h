@@ -150,6 +150,12 @@ double tr_lightrnn_forward(tr_lightrnn_state *s, const tr_lightrnn *m,
 /* Adds scale * d(sum -log P)/d(theta) into m's gradients. */
 void tr_lightrnn_backward(tr_lightrnn_state *s, tr_lightrnn *m, float scale);
 void tr_lightrnn_carry(tr_lightrnn_state *s, const tr_lightrnn *m);
+/* Feeds prime (n >= 1 ids) and samples `length` ids into out at the
+ * temperature (> 0): the row of each word from the masked row softmax, then
+ * its column among the words of that row. s is reset first; lane 0 is used. */
+void tr_lightrnn_sample(const tr_lightrnn *m, tr_lightrnn_state *s,
+                        const int32_t *prime, int n, int length,
+                        float temperature, tr_rng *rng, int32_t *out);
 /* The model behind the tr_seq_model interface (kind "lightrnn"). */
 tr_seq_model tr_lightrnn_seq(tr_lightrnn *m);
 
@@ -162,6 +168,14 @@ typedef struct {
     int64_t tokens;      /* occurrences the loss matrices were summed over */
     int moved;           /* words whose cell changed */
 } tr_realloc_report;
+
+/* The loss matrices of re-allocation: one forward pass (no dropout) over the
+ * text at path, B lanes, windows of T, summing for every occurrence of w
+ * -log P_row(i) into Lr[w][i] (V, R) and -log P_col(j) into Lc[w][j] (V, C)
+ * (both zeroed first); *tokens receives the number of occurrences. */
+tr_status tr_lightrnn_losses(const tr_lightrnn *m, const tr_vocab *v,
+                            const char *path, int B, int T, double *Lr,
+                            double *Lc, int64_t *tokens, tr_err *err);
 
 /* Re-allocates the word table (Li et al. 2016, section 3.3): one forward pass
  * over the text at path (B lanes, windows of T) sums the loss matrices

@@ -93,6 +93,11 @@ typedef struct {
                       const int32_t *y, int steps, int train);
     /* adds scale * the gradient of the last forward's loss */
     void (*backward)(tr_seq_state *s, void *model, float scale);
+    /* feeds prime (n >= 1 ids) and samples `length` ids at the temperature
+     * (> 0) into out; s is reset first (any T, B; lane 0 is used) */
+    void (*sample)(tr_seq_state *s, const void *model, const int32_t *prime,
+                   int n, int length, float temperature, tr_rng *rng,
+                   int32_t *out);
     tr_status (*save)(const void *model, const tr_vocab *v, int64_t step,
                       const char *path, tr_err *err);
     /* optional (NULL = nothing): called by the training loop at the end of

@@ -144,6 +144,9 @@ double tr_xent_forward(float *probs, float *nll, const float *logits,
  * probs. */
 void tr_xent_backward(float *dlogits, const float *probs, const int32_t *y,
                       const float *w, float scale, int N, int V);
+/* Draws k with probability proportional to probs[k]^(1/temperature)
+ * (temperature > 0); entries <= 0 are never drawn unless all are. */
+int32_t tr_sample_probs(const float *probs, int K, float temperature, tr_rng *rng);
 
 /* ---------------------------------------------------------------- dropout */
 

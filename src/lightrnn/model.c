@@ -252,6 +252,56 @@ void tr_lightrnn_accumulate(const tr_lightrnn_state *s, const tr_lightrnn *m,
     add_neg_log_softmax(Lc, s->zc, s->seq.y, N, m->C);
 }
 
+/* ---------------------------------------------------------------- sampling */
+
+/* One LSTM step on the embedding emb (E), given to every lane; the state is
+ * carried. Returns the top output (B, H); lane 0 is used. */
+static const float *sample_step(tr_lightrnn_state *s, const tr_lightrnn *m, const float *emb)
+{
+    const int B = s->seq.B, E = m->cfg.emb;
+    for (int b = 0; b < B; b++)
+        memcpy(s->in + (size_t)b * E, emb, (size_t)E * sizeof(float));
+    const float *top = tr_lstm_stack_forward(&s->seq.rnn, &m->rnn, s->in, 1, 0, &s->seq.rng);
+    tr_lstm_stack_carry(&s->seq.rnn, &m->rnn);
+    return top;
+}
+
+/* Draws from softmax(h W^T + b + mask) (K) for lane 0's output h (H). */
+static int32_t sample_softmax(float *z, const float *h, const tr_param *w, const tr_param *b, const float *mask,
+                              int H, int K, float temperature, tr_rng *rng)
+{
+    const int32_t none = -1;
+    tr_linear_forward(z, h, w->value.data, b->value.data, 1, H, K);
+    add_mask(z, mask, NULL, 1, K);
+    tr_xent_forward(z, NULL, z, &none, 1, K);
+    return tr_sample_probs(z, K, temperature, rng);
+}
+
+void tr_lightrnn_sample(const tr_lightrnn *m, tr_lightrnn_state *s, const int32_t *prime, int n, int length,
+                        float temperature, tr_rng *rng, int32_t *out)
+{
+    TR_ASSERT(n >= 1 && temperature > 0.0f);
+    const int E = m->cfg.emb, H = m->cfg.hidden, R = m->R, C = m->C;
+    tr_lightrnn_state_reset(s, m);
+    int32_t prev = prime[0];
+    for (int k = 0; k < n + length - 1; k++) {
+        const int given = k + 1 < n;
+        const float *h = sample_step(s, m, m->col_emb->value.data + (size_t)m->table.col[prev] * E);
+        int32_t r = given ? m->table.row[prime[k + 1]]
+                          : sample_softmax(s->zr, h, m->row_w, m->row_b, m->row_mask, H, R, temperature, rng);
+        h = sample_step(s, m, m->row_emb->value.data + (size_t)r * E);
+        if (given) {
+            prev = prime[k + 1];
+        } else {
+            int32_t c = sample_softmax(s->zc, h, m->col_w, m->col_b, m->cell_mask + (size_t)r * C, H, C,
+                                       temperature, rng);
+            prev = m->table.word[(size_t)r * C + c];
+            TR_ASSERT(prev >= 0);
+            out[k + 1 - n] = prev;
+        }
+    }
+}
+
 /* ---------------------------------------------------------------- as a tr_seq_model */
 
 static tr_seq_state *seq_state_new(const void *model, int T, int B, uint64_t seed,
@@ -284,6 +334,12 @@ static void seq_backward(tr_seq_state *s, void *model, float scale)
     tr_lightrnn_backward((tr_lightrnn_state *)s, model, scale);
 }
 
+static void seq_sample(tr_seq_state *s, const void *model, const int32_t *prime, int n, int length,
+                       float temperature, tr_rng *rng, int32_t *out)
+{
+    tr_lightrnn_sample(model, (tr_lightrnn_state *)s, prime, n, length, temperature, rng, out);
+}
+
 static tr_status seq_save(const void *model, const tr_vocab *v, int64_t step,
                           const char *path, tr_err *err)
 {
@@ -308,7 +364,7 @@ static tr_status seq_epoch_end(void *model, const tr_vocab *v, const char *train
 tr_seq_model tr_lightrnn_seq(tr_lightrnn *m)
 {
     tr_seq_model sm = {"lightrnn", m, &m->params, &m->rnn, &m->cfg, seq_state_new, seq_state_delete,
-                       seq_forward, seq_backward, seq_save, seq_epoch_end};
+                       seq_forward, seq_backward, seq_sample, seq_save, seq_epoch_end};
     return sm;
 }
 

@@ -6,13 +6,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-tr_status tr_lightrnn_reallocate(tr_lightrnn *m, const tr_vocab *v,
-                                 const char *path, int B, int T,
-                                 tr_alloc_method method,
-                                 tr_realloc_report *rep, tr_err *err)
+tr_status tr_lightrnn_losses(const tr_lightrnn *m, const tr_vocab *v,
+                            const char *path, int B, int T, double *Lr,
+                            double *Lc, int64_t *tokens, tr_err *err)
 {
-    const int V = m->cfg.vocab_size, R = m->R, C = m->C;
-    memset(rep, 0, sizeof *rep);
     tr_batcher *bt = NULL;
     tr_lightrnn_state s;
     tr_status st = tr_batcher_open(&bt, path, v, m->cfg.lower, B, T, err);
@@ -22,21 +19,37 @@ tr_status tr_lightrnn_reallocate(tr_lightrnn *m, const tr_vocab *v,
         tr_batcher_close(bt);
         return st;
     }
-    double *Lr = calloc((size_t)V * R, sizeof(double));
-    double *Lc = calloc((size_t)V * C, sizeof(double));
-    int32_t *row = malloc(sizeof(int32_t) * (size_t)V), *col = malloc(sizeof(int32_t) * (size_t)V);
-    if (!Lr || !Lc || !row || !col) {
-        st = tr_err_set(err, TR_ERR_NOMEM, "cannot allocate the re-allocation loss matrices (%d x %d)", V, R);
-        goto done;
-    }
+    memset(Lr, 0, (size_t)m->cfg.vocab_size * m->R * sizeof(double));
+    memset(Lc, 0, (size_t)m->cfg.vocab_size * m->C * sizeof(double));
+    *tokens = 0;
     int steps = 0;
     while (!(st = tr_batcher_next(bt, s.seq.x, s.seq.y, &steps, err)) && steps > 0) {
         tr_lightrnn_forward(&s, m, s.seq.x, s.seq.y, steps, 0);
         tr_lightrnn_accumulate(&s, m, Lr, Lc);
         tr_lightrnn_carry(&s, m);
-        rep->tokens += (int64_t)steps * B;
+        *tokens += (int64_t)steps * B;
     }
-    if (st)
+    tr_lightrnn_state_free(&s);
+    tr_batcher_close(bt);
+    return st;
+}
+
+tr_status tr_lightrnn_reallocate(tr_lightrnn *m, const tr_vocab *v,
+                                 const char *path, int B, int T,
+                                 tr_alloc_method method,
+                                 tr_realloc_report *rep, tr_err *err)
+{
+    const int V = m->cfg.vocab_size, R = m->R, C = m->C;
+    memset(rep, 0, sizeof *rep);
+    tr_status st = TR_OK;
+    double *Lr = malloc((size_t)V * R * sizeof(double));
+    double *Lc = malloc((size_t)V * C * sizeof(double));
+    int32_t *row = malloc(sizeof(int32_t) * (size_t)V), *col = malloc(sizeof(int32_t) * (size_t)V);
+    if (!Lr || !Lc || !row || !col) {
+        st = tr_err_set(err, TR_ERR_NOMEM, "cannot allocate the re-allocation loss matrices (%d x %d)", V, R);
+        goto done;
+    }
+    if ((st = tr_lightrnn_losses(m, v, path, B, T, Lr, Lc, &rep->tokens, err)))
         goto done;
     double t0 = tr_now_seconds();
     rep->cost_before = tr_alloc_cost(Lr, Lc, V, R, C, m->table.row, m->table.col);
@@ -55,7 +68,5 @@ done:
     free(Lc);
     free(row);
     free(col);
-    tr_lightrnn_state_free(&s);
-    tr_batcher_close(bt);
     return st;
 }

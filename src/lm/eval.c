@@ -47,21 +47,6 @@ tr_status tr_seq_eval_file(const tr_seq_model *sm, const tr_vocab *v,
     return st;
 }
 
-/* Draws an id from probs (V) sharpened or flattened by temperature. */
-static int32_t sample_row(const float *probs, int V, float temperature, tr_rng *rng)
-{
-    double total = 0.0;
-    for (int k = 0; k < V; k++)
-        total += pow((double)probs[k], 1.0 / temperature);
-    double u = (double)tr_rng_uniform(rng) * total, acc = 0.0;
-    for (int k = 0; k < V; k++) {
-        acc += pow((double)probs[k], 1.0 / temperature);
-        if (u < acc)
-            return k;
-    }
-    return V - 1;
-}
-
 void tr_lm_sample(const tr_lm *m, tr_lm_state *s, const int32_t *prime, int n,
                   int length, float temperature, tr_rng *rng, int32_t *out)
 {
@@ -80,7 +65,7 @@ void tr_lm_sample(const tr_lm *m, tr_lm_state *s, const int32_t *prime, int n,
         if (k + 1 < n) {
             next = prime[k + 1];
         } else {
-            next = sample_row(s->probs, V, temperature, rng);
+            next = tr_sample_probs(s->probs, V, temperature, rng);
             out[k + 1 - n] = next;
         }
     }

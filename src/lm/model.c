@@ -186,6 +186,12 @@ static void seq_backward(tr_seq_state *s, void *model, float scale)
     tr_lm_backward((tr_lm_state *)s, model, scale);
 }
 
+static void seq_sample(tr_seq_state *s, const void *model, const int32_t *prime, int n, int length,
+                       float temperature, tr_rng *rng, int32_t *out)
+{
+    tr_lm_sample(model, (tr_lm_state *)s, prime, n, length, temperature, rng, out);
+}
+
 static tr_status seq_save(const void *model, const tr_vocab *v, int64_t step,
                           const char *path, tr_err *err)
 {
@@ -195,7 +201,7 @@ static tr_status seq_save(const void *model, const tr_vocab *v, int64_t step,
 tr_seq_model tr_lm_seq(tr_lm *m)
 {
     tr_seq_model sm = {"lm", m, &m->params, &m->rnn, &m->cfg, seq_state_new, seq_state_delete,
-                       seq_forward, seq_backward, seq_save, NULL};
+                       seq_forward, seq_backward, seq_sample, seq_save, NULL};
     return sm;
 }
 

@@ -55,3 +55,22 @@ void tr_xent_backward(float *dlogits, const float *probs, const int32_t *y,
         d[y[n]] -= s;
     }
 }
+
+int32_t tr_sample_probs(const float *probs, int K, float temperature, tr_rng *rng)
+{
+    TR_ASSERT(K >= 1 && temperature > 0.0f);
+    double total = 0.0;
+    for (int k = 0; k < K; k++)
+        total += pow((double)probs[k], 1.0 / temperature);
+    double u = (double)tr_rng_uniform(rng) * total, acc = 0.0;
+    int32_t last = 0;
+    for (int k = 0; k < K; k++) {
+        if (probs[k] <= 0.0f)
+            continue;
+        acc += pow((double)probs[k], 1.0 / temperature);
+        last = k;
+        if (u < acc)
+            return k;
+    }
+    return last;
+}
