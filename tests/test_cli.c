@@ -1434,6 +1434,38 @@ static void test_lightrnn_train_eval(void **state)
     assert_failed(th_triad(out, OUTSZ, "lightrnn eval --model '%s' --text '%s'", lmo, g_valid), lmo, "lightrnn");
     assert_failed(th_triad(out, OUTSZ, "lightrnn train --train '%s' --valid '%s' --output '%s' --force " TINY
                            " --solver simplex", g_train, g_valid, o), "--solver", "simplex");
+
+    /* generate: the prime, then words of the vocabulary; the same seed, the same text */
+    assert_ok(th_triad(out, OUTSZ, "lightrnn generate --model '%s' --prime 'the cat sees' --length 20 --seed 4", o));
+    assert_true(!strncmp(out, "the cat sees", 12) && (out[12] == ' ' || out[12] == '\n'));
+    char first[OUTSZ];
+    snprintf(first, sizeof first, "%s", out);
+    assert_ok(th_triad(out, OUTSZ, "lightrnn generate --model '%s' --prime 'the cat sees' --length 20 --seed 4", o));
+    assert_string_equal(out, first);
+    assert_failed(th_triad(out, OUTSZ, "lightrnn generate --model '%s'", lmo), lmo, "lightrnn");
+
+    /* the loss matrices of the trained model, and the solvers run on them */
+    char L[1024];
+    join(L, sizeof L, dir, "losses.st");
+    assert_ok(th_triad(out, OUTSZ, "lightrnn losses --model '%s' --text '%s' --output '%s'", o, g_train, L));
+    assert_contains(out, "cost of the model's table");
+    assert_ok(th_triad(out, OUTSZ, "lightrnn realloc --losses '%s'", L));
+    assert_contains(out, "greedy");
+    assert_contains(out, "exact");
+    assert_contains(out, "alternating");
+    assert_failed(th_triad(out, OUTSZ, "lightrnn losses --model '%s' --text '%s'", o, g_train), "--output");
+    assert_failed(th_triad(out, OUTSZ, "lightrnn losses --model '%s' --text '%s' --output '%s'", lmo, g_train, L),
+                  lmo, "lightrnn");
+
+    /* training throughput of both kinds */
+    const char *kinds[2] = {"lm", "lightrnn"};
+    for (int k = 0; k < 2; k++) {
+        assert_ok(th_triad(out, OUTSZ, "bench lm --model %s --train '%s' --vocab 50 --hidden 8 --batch 4 --bptt 5 "
+                           "--seconds 0.05", kinds[k], g_train));
+        assert_contains(out, "\"tokens_per_s\"");
+        assert_contains(out, kinds[k]);
+    }
+    assert_failed(th_triad(out, OUTSZ, "bench lm --model rnn --train '%s'", g_train), "--model", "rnn");
 }
 
 /* A LightRNN run stopped in its first epoch and resumed re-allocates at the

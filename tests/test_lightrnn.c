@@ -1,6 +1,7 @@
 /* LightRNN: finite-difference gradient checks of the whole loss with masked
  * (empty) cells and rows, the masked probabilities of all real words summing
- * to 1, the re-allocation loss matrices, and the word table's text form. */
+ * to 1, the re-allocation loss matrices, the word table's text form, and
+ * sampling through the masks. */
 #include "harness.h"
 #include "triad/lightrnn.h"
 
@@ -170,6 +171,82 @@ static void test_accumulate(void **state)
     tr_lightrnn_free(&m);
 }
 
+/* Sampling follows the masks: with one row and one column made overwhelming
+ * by their biases, every sample is the word of that cell, and a column bias
+ * pointing at an empty cell of the row is never followed. */
+static void check_samples(tr_lightrnn *m, tr_lightrnn_state *s, int want)
+{
+    int32_t prime[3] = {0, 3, 5}, out[8];
+    tr_rng r;
+    tr_rng_seed(&r, 5, 5);
+    tr_lightrnn_sample(m, s, prime, 3, 8, 1.0f, &r, out);
+    for (int k = 0; k < 8; k++)
+        assert_int_equal(out[k], want);
+}
+
+static void test_sample(void **state)
+{
+    (void)state;
+    tr_lightrnn m;
+    tr_lightrnn_state s;
+    tr_err err;
+    make_model(&m, 7, 0.0f, NULL, NULL, 4); /* rows {0,1,2}, {3,4,5}, {6, empty, empty} */
+    assert_int_equal(tr_lightrnn_state_init(&s, &m, 1, 2, 1, 1, &err), TR_OK);
+    assert_true(m.table.word[2 * 3 + 1] < 0 && m.table.word[2 * 3 + 2] < 0);
+    float *rb = m.row_b->value.data, *cb = m.col_b->value.data;
+    rb[2] = 40.0f;
+    cb[1] = 40.0f; /* (2, 1) is empty: the only word of row 2 is 6 */
+    check_samples(&m, &s, m.table.word[2 * 3 + 0]);
+    rb[2] = 0.0f;
+    rb[0] = 40.0f;
+    check_samples(&m, &s, m.table.word[0 * 3 + 1]);
+    /* with ordinary weights: real words, and the same seed gives the same text */
+    rb[0] = cb[1] = 0.0f;
+    int32_t prime[1] = {1}, a[50], b[50];
+    tr_rng r;
+    tr_rng_seed(&r, 9, 9);
+    tr_lightrnn_sample(&m, &s, prime, 1, 50, 0.7f, &r, a);
+    tr_rng_seed(&r, 9, 9);
+    tr_lightrnn_sample(&m, &s, prime, 1, 50, 0.7f, &r, b);
+    assert_memory_equal(a, b, sizeof a);
+    for (int k = 0; k < 50; k++)
+        assert_true(a[k] >= 0 && a[k] < 7);
+    tr_lightrnn_state_free(&s);
+    tr_lightrnn_free(&m);
+}
+
+/* With a full table (no masked cell) the cost of the model's own placement
+ * under the loss matrices of a text is the text's total -log P, as scored by
+ * evaluation with the same lanes and windows. */
+static void test_losses_match_eval(void **state)
+{
+    (void)state;
+    char path[512];
+    th_tmp(path, sizeof path, "lightrnn_losses.txt");
+    th_write_str(path, "a b c d e f g a b\nc a g g f\nd e a\n");
+    tr_vocab *v = NULL;
+    tr_err err;
+    assert_int_equal(tr_vocab_build(&v, path, 1, 1, 100, NULL, NULL, &err), TR_OK);
+    assert_int_equal(tr_vocab_size(v), 9); /* 7 words, <unk>, <eos>: a full 3 x 3 table */
+    tr_lightrnn m;
+    int32_t row[9], col[9];
+    for (int w = 0; w < 9; w++) { /* a placement other than the initial one */
+        row[w] = (w * 4) % 9 / 3;
+        col[w] = (w * 4) % 9 % 3;
+    }
+    make_model(&m, 9, 0.0f, row, col, 6);
+    double Lr[9 * 3], Lc[9 * 3];
+    int64_t tokens = 0, n = 0;
+    assert_int_equal(tr_lightrnn_losses(&m, v, path, 2, 3, Lr, Lc, &tokens, &err), TR_OK);
+    double cost = tr_alloc_cost(Lr, Lc, 9, 3, 3, m.table.row, m.table.col), ppl = 0;
+    tr_seq_model sm = tr_lightrnn_seq(&m);
+    assert_int_equal(tr_seq_eval_file(&sm, v, path, 2, 3, &ppl, &n, &err), TR_OK);
+    assert_int_equal(tokens, n);
+    assert_true(fabs(cost - (double)n * log(ppl)) < 1e-4 * cost);
+    tr_lightrnn_free(&m);
+    tr_vocab_free(v);
+}
+
 static void test_table_text_round_trip(void **state)
 {
     (void)state;
@@ -208,6 +285,8 @@ int main(void)
         cmocka_unit_test(test_probabilities_sum_to_one),
         cmocka_unit_test(test_accumulate),
         cmocka_unit_test(test_table_text_round_trip),
+        cmocka_unit_test(test_sample),
+        cmocka_unit_test(test_losses_match_eval),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
