@@ -1,11 +1,12 @@
 #!/bin/sh
 # Installs the Debian/Ubuntu packages triad needs, if any are missing.
 #   build:  a C compiler, CMake, pkg-config, OpenBLAS (CBLAS), cJSON, zlib
-#   tests:  cmocka; python3-torch for the PyTorch cross-checks
+#   tests:  cmocka; MPICH for the multi-process parameter server; python3-torch
+#           for the PyTorch cross-checks
 #   data:   apt (apt-get download) and dpkg-deb, present on every Debian system
 # Usage: scripts/deps.sh   (as root, or with sudo available)
 set -eu
-PACKAGES="build-essential cmake pkg-config libopenblas-dev libcjson-dev zlib1g-dev libcmocka-dev python3 python3-torch"
+PACKAGES="build-essential cmake pkg-config libopenblas-dev libcjson-dev zlib1g-dev libcmocka-dev mpich libmpich-dev python3 python3-torch"
 
 missing=""
 for p in $PACKAGES; do
