@@ -24,7 +24,7 @@ T="$BUILD/triad"
 [ -f data/big/train.txt ] || scripts/get_data.sh big
 mkdir -p data/bench
 D=data/bench/big
-MODEL="--vocab 100000000 --min-count 2 --hidden $HIDDEN --layers 2 --batch 32 --bptt 35 --dropout 0.2"
+MODEL="--vocab 10000000 --min-count 2 --hidden $HIDDEN --layers 2 --batch 32 --bptt 35 --dropout 0.2"
 
 echo "machine: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), $(nproc) cores, 1 thread per model"
 echo "OpenBLAS: $(dpkg-query -W -f='${Version}' libopenblas0-pthread 2>/dev/null), OPENBLAS_CORETYPE=${OPENBLAS_CORETYPE:-unset}"
