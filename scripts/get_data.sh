@@ -3,6 +3,7 @@
 #
 #   scripts/get_data.sh kjv [DATA_DIR]      (DATA_DIR defaults to data/ in the repo)
 #   scripts/get_data.sh big [DATA_DIR]
+#   scripts/get_data.sh fashion [DATA_DIR]
 #
 # kjv: King James Bible from bibledit-data (usr/share/bibledit/sources/kjv.xml,
 # OSIS), one verse per line (scripts/kjv_extract.py), 31,102 lines, split by
@@ -32,11 +33,21 @@
 # Sources already extracted are skipped; the split is skipped when stats.txt
 # and the three splits are there with the right line counts. Needs apt-get,
 # dpkg, python3 and groff (apt-get install groff, or groff-base).
+#
+# fashion: Fashion-MNIST (Xiao, Rasul and Vollgraf 2017) from
+# dataset-fashion-mnist: the four gzipped IDX files
+# {train,t10k}-{images-idx3,labels-idx1}-ubyte.gz of
+# usr/share/datasets/fashion-mnist/, copied unchanged to DATA_DIR/fashion/
+# (from the installed package when it is there, else downloaded). Each is
+# checked: gzip integrity, magic number, count (60,000 train, 10,000 test),
+# 28 x 28 images, the decompressed size and labels 0..9. Files already there
+# that check are kept. Needs gzip, od, and apt-get + dpkg unless the package
+# is installed.
 set -eu
 
 usage() {
     echo "usage: $0 CORPUS [DATA_DIR]" >&2
-    echo "  CORPUS: kjv | big" >&2
+    echo "  CORPUS: kjv | big | fashion" >&2
     exit 2
 }
 
@@ -242,8 +253,93 @@ get_big() {
     echo "big: $(du -sh "$out" | cut -f1) in $out; $(($(date +%s) - start)) s"
 }
 
+# idx_check FILE KIND N: FILE (gzipped IDX) is intact and holds N items of
+# KIND (images: 28 x 28 pixels; labels: values 0..9). Prints why not.
+idx_check() {
+    gzip -t "$1" 2>/dev/null || { echo "$1: not a valid gzip file"; return 1; }
+    if [ "$2" = images ]; then
+        want="0 0 8 3 $3 28 28"
+        size=$((16 + $3 * 28 * 28))
+        hlen=16
+    else
+        want="0 0 8 1 $3"
+        size=$((8 + $3))
+        hlen=8
+    fi
+    got=$(gzip -dc "$1" | od -An -tu1 -N"$hlen" -v | awk '
+        { for (i = 1; i <= NF; i++) b[n++] = $i }
+        END {
+            printf "%d %d %d %d", b[0], b[1], b[2], b[3]
+            for (k = 4; k < n; k += 4) printf " %d", ((b[k] * 256 + b[k+1]) * 256 + b[k+2]) * 256 + b[k+3]
+        }')
+    [ "$got" = "$want" ] || {
+        echo "$1: header (magic bytes, then counts) is '$got', expected '$want'"
+        return 1
+    }
+    n=$(gzip -dc "$1" | wc -c | tr -d ' ')
+    [ "$n" = "$size" ] || { echo "$1: $n bytes decompressed, expected $size"; return 1; }
+    if [ "$2" = labels ]; then
+        bad=$(gzip -dc "$1" | tail -c "$3" | od -An -tu1 -v | awk '
+            { for (i = 1; i <= NF; i++) if ($i > 9) c++ } END { print c + 0 }')
+        [ "$bad" = 0 ] || { echo "$1: $bad labels are not in 0..9"; return 1; }
+    fi
+}
+
+# fashion_ok DIR: the four files in DIR check (reasons printed unless quiet).
+fashion_ok() {
+    for f in train-images-idx3-ubyte.gz:images:60000 train-labels-idx1-ubyte.gz:labels:60000 \
+        t10k-images-idx3-ubyte.gz:images:10000 t10k-labels-idx1-ubyte.gz:labels:10000; do
+        name=${f%%:*}
+        rest=${f#*:}
+        [ -f "$1/$name" ] || { echo "$1/$name: missing"; return 1; }
+        idx_check "$1/$name" "${rest%:*}" "${rest#*:}" || return 1
+    done
+}
+
+# fashion_report DIR: the image and label counts read from each file's header.
+fashion_report() {
+    for s in train t10k; do
+        ni=$(gzip -dc "$1/$s-images-idx3-ubyte.gz" | od -An -tu1 -j4 -N4 | awk '{ print ((($1 * 256 + $2) * 256 + $3) * 256 + $4) }')
+        nl=$(gzip -dc "$1/$s-labels-idx1-ubyte.gz" | od -An -tu1 -j4 -N4 | awk '{ print ((($1 * 256 + $2) * 256 + $3) * 256 + $4) }')
+        printf '%-6s %6d images 28x28, %6d labels\n' "$s" "$ni" "$nl"
+    done
+}
+
+get_fashion() {
+    out=$data_dir/fashion
+    command -v gzip >/dev/null 2>&1 || die "gzip not found (needed to check the IDX files)"
+    command -v od >/dev/null 2>&1 || die "od not found (coreutils; needed to check the IDX files)"
+    if fashion_ok "$out" >/dev/null; then
+        echo "fashion: already prepared in $out"
+        fashion_report "$out"
+        return 0
+    fi
+    installed=/usr/share/datasets/fashion-mnist
+    if fashion_ok "$installed" >/dev/null 2>&1; then
+        src=$installed
+        echo "fashion: using the installed dataset-fashion-mnist in $src"
+    else
+        tmp=$(mktemp -d "${TMPDIR:-/tmp}/triad-fashion.XXXXXX")
+        fetch_deb dataset-fashion-mnist "$tmp"
+        src=$tmp/root/usr/share/datasets/fashion-mnist
+        [ -d "$src" ] || die "dataset-fashion-mnist has no usr/share/datasets/fashion-mnist"
+        why=$(fashion_ok "$src") || die "dataset-fashion-mnist: $why"
+    fi
+    mkdir -p "$out"
+    for s in train t10k; do
+        for f in images-idx3 labels-idx1; do
+            cp "$src/$s-$f-ubyte.gz" "$out/$s-$f-ubyte.gz.part"
+            mv "$out/$s-$f-ubyte.gz.part" "$out/$s-$f-ubyte.gz"
+        done
+    done
+    why=$(fashion_ok "$out") || die "fashion: $why"
+    echo "fashion: 4 files in $out"
+    fashion_report "$out"
+}
+
 case $corpus in
 kjv) get_kjv ;;
 big) get_big ;;
+fashion) get_fashion ;;
 *) usage ;;
 esac
