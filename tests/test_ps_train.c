@@ -99,8 +99,9 @@ static void toy_stream_free(void *ctx, void *st)
 
 /* Worker w's k-th batch: examples ((k M + w) b + i) mod N, i < b, so that the
  * M workers' k-th batches together are the sequential batch k of size M b. */
-static double toy_grad(void *ctx, void *rep, void *st, int64_t *samples)
+static tr_status toy_grad(void *ctx, void *rep, void *st, double *mean, int64_t *samples, tr_err *err)
 {
+    (void)err;
     toy *t = ctx;
     toy_rep *r = rep;
     toy_stream *s = st;
@@ -118,7 +119,8 @@ static double toy_grad(void *ctx, void *rep, void *st, int64_t *samples)
     tr_xent_backward(r->logits, r->logits, s->yb, NULL, 1.0f / (float)b, b, C);
     tr_linear_backward(NULL, W->grad.data, B->grad.data, r->logits, s->xb, W->value.data, b, D, C);
     *samples = b;
-    return loss / b;
+    *mean = loss / b;
+    return TR_OK;
 }
 
 static tr_status toy_evaluate(void *ctx, void *rep, double *loss, double *acc, tr_err *err)
@@ -276,7 +278,8 @@ static void sequential(int batch, float lr, int epochs, float *w, float *b)
     assert_int_equal(tr_optim_init(&o, &oc, ps, NULL), TR_OK);
     for (int s = 0; s < epochs * (N / batch); s++) {
         int64_t n;
-        toy_grad(&t, rep, st, &n);
+        double loss;
+        toy_grad(&t, rep, st, &loss, &n, NULL);
         tr_optim_step(&o);
     }
     memcpy(w, ps->p[0].value.data, C * D * sizeof(float));

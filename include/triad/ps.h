@@ -78,6 +78,8 @@
 
 #include "triad/core.h"
 #include "triad/io.h"
+#include "triad/lm.h"
+#include "triad/vision.h"
 
 #include <signal.h>
 #include <stddef.h>
@@ -335,14 +337,64 @@ typedef struct {
                         tr_err *err);
     void (*stream_free)(void *ctx, void *stream);
     /* zeroes rep's gradients and sets them to the gradient of the mean loss
-     * over the stream's next mini-batch at rep's values; returns that loss
-     * and the examples used in *samples; allocates nothing */
-    double (*grad)(void *ctx, void *rep, void *stream, int64_t *samples);
+     * over the stream's next mini-batch at rep's values; that loss goes to
+     * *loss and the examples used to *samples; allocates nothing; fails only
+     * when the data cannot be read */
+    tr_status (*grad)(void *ctx, void *rep, void *stream, double *loss,
+                      int64_t *samples, tr_err *err);
     /* mean loss and accuracy (NaN when the task has none) of rep's values
      * on the held-out data */
     tr_status (*evaluate)(void *ctx, void *rep, double *loss, double *accuracy,
                           tr_err *err);
 } tr_ps_task;
+
+/* ---------------------------------------------------------------- built-in tasks */
+
+/* Image classification (triad/vision.h) on a training and a test set. Each
+ * epoch draws one permutation of the training set from (seed, epoch); worker
+ * w of M takes its k-th mini-batch from positions (k M + w) b .. + b of it,
+ * so M workers' k-th batches together are the k-th batch of size M b of
+ * sequential SGD. Replicas evaluate the test set in batches of b. The
+ * checkpoint metadata holds triad.model (mlp or cnn) and triad.config. */
+typedef struct {
+    tr_cls_config cfg;
+    const tr_images *train, *test;   /* not owned; outlive the task */
+    int batch;                       /* b >= 1 */
+    uint64_t seed;                   /* initial weights and shuffling */
+} tr_ps_images_config;
+
+typedef struct tr_ps_images tr_ps_images;
+/* Fills task (valid while *holder lives). Errors: a config the classifier
+ * refuses, images of another size than cfg, no images, batch < 1. */
+tr_status tr_ps_images_task(tr_ps_task *task, tr_ps_images **holder,
+                            const tr_ps_images_config *c, tr_err *err);
+void tr_ps_images_free(tr_ps_images *h);
+
+/* The word LSTM language model (triad/lm.h, through its tr_seq_model) on a
+ * text file: worker w of M reads the lines that start in bytes
+ * [w size / M, (w + 1) size / M) as batch lanes of its own (truncated BPTT,
+ * hidden state carried between its windows), clips its gradient's global
+ * norm before pushing, and the held-out loss is the validation file's
+ * (accuracy NaN; perplexity = exp(loss)). An epoch is the training file's
+ * tokens. The checkpoint holds triad.model = lm, triad.config, triad.vocab
+ * and triad.step, so `triad lm eval` reads it when the rule keeps no
+ * state (sgd, dcasgd-c). */
+typedef struct {
+    tr_lm_config cfg;
+    const tr_vocab *vocab;           /* not owned */
+    const char *train_path, *valid_path;
+    int batch, bptt;                 /* lanes and steps of each worker's windows */
+    int eval_batch;                  /* lanes for validation (1 scores every token) */
+    float clip;                      /* global gradient-norm limit per push; 0 = off */
+    uint64_t seed;                   /* weights and dropout */
+} tr_ps_lm_config;
+
+typedef struct tr_ps_lm tr_ps_lm;
+/* Fills task. Errors: the config, a training file too small for M workers'
+ * lanes (when the streams are made), unreadable files. */
+tr_status tr_ps_lm_task(tr_ps_task *task, tr_ps_lm **holder,
+                        const tr_ps_lm_config *c, tr_err *err);
+void tr_ps_lm_free(tr_ps_lm *h);
 
 /* ---------------------------------------------------------------- simulator delays */
 

@@ -3,7 +3,8 @@
  * PyTorch like any triad checkpoint), the rule's state as
  * "<name>.<state>" ("fc0.weight.momentum_buffer"), and in the metadata
  * triad.model (the task), triad.ps (rule, whole epochs done, the servers'
- * counters as JSON) and the task's own entries (its config).
+ * counters as JSON), triad.step (updates applied) and the task's own
+ * entries (its config).
  *
  * A checkpoint is written from a snapshot of all shards, so resuming may
  * use another number of servers or workers. It resumes at the start of the
@@ -59,15 +60,18 @@ tr_status tr_ps_save(const char *path, const tr_ps_task *task,
             e[T + t].t = &ts[T + t];
         }
     }
-    const int nmeta = 2 + task->nmeta;
+    const int nmeta = 3 + task->nmeta;
     tr_meta *meta = tr_xcalloc((size_t)nmeta, sizeof *meta);
-    char *js = meta_json(rule, st, epoch);
+    char *js = meta_json(rule, st, epoch), step[32];
+    snprintf(step, sizeof step, "%lld", (long long)st->updates);
     meta[0].key = "triad.model";
     meta[0].value = task->name;
     meta[1].key = "triad.ps";
     meta[1].value = js;
+    meta[2].key = "triad.step";
+    meta[2].value = step;
     for (int i = 0; i < task->nmeta; i++)
-        meta[2 + i] = task->meta[i];
+        meta[3 + i] = task->meta[i];
     tr_status rc = tr_st_write(path, e, n, meta, nmeta, err);
     cJSON_free(js);
     free(meta);

@@ -181,7 +181,10 @@ static tr_status run_servers(sim *s, tr_err *err)
                 break;
             load_snapshot(s, s->snap[w]);
             int64_t n = 0;
-            const double loss = task->grad(task->ctx, s->rep, s->stream[w], &n);
+            double loss = 0.0;
+            rc = task->grad(task->ctx, s->rep, s->stream[w], &loss, &n, err);
+            if (rc)
+                break;
             ps_client_set_worker(s->c, w);
             rc = tr_ps_wait(s->c, tr_ps_push(s->c, s->rp, n, loss), err);
             if (rc)
@@ -240,9 +243,12 @@ static tr_status run_ma(sim *s, tr_err *err)
         for (int w = 0; w < s->M; w++) {
             double busy = 0.0;
             load_snapshot(s, s->snap[w]);
-            for (int64_t i = 0; i < todo; i++) {
+            for (int64_t i = 0; i < todo && !rc; i++) {
                 int64_t n = 0;
-                const double loss = task->grad(task->ctx, s->rep, s->stream[w], &n);
+                double loss = 0.0;
+                rc = task->grad(task->ctx, s->rep, s->stream[w], &loss, &n, err);
+                if (rc)
+                    break;
                 ps_local_step(&run->o->rule, ps_run_lr(run, (step + i) * s->M), s->rp, st[w]);
                 if (isfinite(loss)) {
                     loss_sum += loss;
@@ -255,6 +261,8 @@ static tr_status run_ma(sim *s, tr_err *err)
             if (busy > slowest)
                 slowest = busy;
         }
+        if (rc)
+            break;
         step += todo;
         s->now += slowest;
         /* the mean of every copy, in double as the other transports' allreduce */

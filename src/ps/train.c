@@ -283,9 +283,12 @@ tr_status ps_ma_worker_run(ps_run *run, int w, ps_allreduce_fn ar, void *ar_ctx,
         const int64_t todo = run->steps - step < k ? run->steps - step : k;
         double rl = 0.0;
         int64_t rn = 0;
-        for (int64_t i = 0; i < todo; i++) {
+        for (int64_t i = 0; i < todo && !rc; i++) {
             int64_t used = 0;
-            const double loss = task->grad(task->ctx, rep, stream, &used);
+            double loss = 0.0;
+            rc = task->grad(task->ctx, rep, stream, &loss, &used, err);
+            if (rc)
+                break;
             ps_local_step(&run->o->rule, ps_run_lr(run, (step + i) * run->M), rp, state);
             if (isfinite(loss)) {
                 rl += loss;
@@ -382,8 +385,10 @@ tr_status ps_worker_run(ps_run *run, int w, tr_ps_client *c, void *rep, tr_param
                 break;
         }
         int64_t n = 0;
-        const double loss = task->grad(task->ctx, rep, stream, &n);
-        rc = tr_ps_wait(c, tr_ps_push(c, rp, n, loss), err);
+        double loss = 0.0;
+        rc = task->grad(task->ctx, rep, stream, &loss, &n, err);
+        if (!rc)
+            rc = tr_ps_wait(c, tr_ps_push(c, rp, n, loss), err);
     }
     if (!rc && !*silent)
         rc = tr_ps_bye(c, err);
