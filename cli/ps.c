@@ -299,12 +299,11 @@ static int ps_train(int argc, char **argv)
     o.max_seconds = max_time;
     o.save = output;
     o.resume = resume ? output : NULL;
+    /* from here on an error is kept in err and printed once below (with
+     * mpi, after every rank has said whether its set-up worked) */
     int rc = 0;
-    if (tr_ps_train_check(&o, &err)) {
-        if (rank == 0)
-            fail(cmd, &err);
+    if (tr_ps_train_check(&o, &err))
         rc = 2;
-    }
     if (!threads)
         threads = (o.transport == TR_PS_INPROC && workers > 1) || o.transport == TR_PS_MPI
                       ? 1
@@ -326,9 +325,13 @@ static int ps_train(int argc, char **argv)
         snprintf(ei, sizeof ei, "%s/t10k-images-idx3-ubyte.gz", data);
         snprintf(el, sizeof el, "%s/t10k-labels-idx1-ubyte.gz", data);
         if (tr_images_load(&train, ti, tl, &err) || tr_images_load(&test, ei, el, &err)) {
-            rc = fail(cmd, &err);
-            if (!file_exists(data))
-                fprintf(stderr, "%s: (scripts/get_data.sh fashion makes %s, or give --data DIR)\n", cmd, data);
+            rc = 1;
+            if (!file_exists(data)) {
+                char why[sizeof err.msg];
+                snprintf(why, sizeof why, "%s", err.msg);
+                tr_err_set(&err, err.code, "%.300s (scripts/get_data.sh fashion makes %.100s, or give --data DIR)",
+                           why, data);
+            }
         } else {
             if (train_limit > 0 && train_limit < train.n)
                 train.n = train_limit;
@@ -348,15 +351,15 @@ static int ps_train(int argc, char **argv)
             ic.batch = batch;
             ic.seed = seed;
             if (tr_ps_images_task(&task, &ih, &ic, &err))
-                rc = fail(cmd, &err);
+                rc = 1;
         }
     } else if (!rc) {
         tr_lm_config c = {vocab, emb, hidden ? hidden : 128, layers, dropout, 1};
         if (c.layers < 1) {
-            fprintf(stderr, "%s: --layers of the lm must be at least 1\n", cmd);
             rc = 2;
+            tr_err_set(&err, TR_ERR_ARG, "--layers of the lm must be at least 1");
         } else if (tr_vocab_build(&v, train_path, c.lower, min_count, c.vocab_size, NULL, NULL, &err)) {
-            rc = fail(cmd, &err);
+            rc = 1;
         } else {
             if (tr_vocab_size(v) < c.vocab_size)
                 c.vocab_size = tr_vocab_size(v);
@@ -374,7 +377,7 @@ static int ps_train(int argc, char **argv)
             lc.clip = clip;
             lc.seed = seed;
             if (tr_ps_lm_task(&task, &lh, &lc, &err))
-                rc = fail(cmd, &err);
+                rc = 1;
         }
     }
 
@@ -390,12 +393,22 @@ static int ps_train(int argc, char **argv)
         const int fresh = !file_exists(log_path);
         g.json = ends_with(log_path, ".jsonl") || ends_with(log_path, ".json");
         if (!(g.log = fopen(log_path, "a"))) {
-            fprintf(stderr, "%s: cannot open --log %s for appending\n", cmd, log_path);
+            tr_err_set(&err, TR_ERR_IO, "cannot open --log %s for appending", log_path);
             rc = 1;
         } else if (fresh && !g.json) {
             fprintf(g.log, "event,time,sim_time,epoch,updates,pushes,samples,train_loss,loss,accuracy,stale_mean,"
                            "stale_max,gap_max,lr,dead,worker\n");
         }
+    }
+    if (o.transport == TR_PS_MPI) {
+        int root_ok = 1;
+        const int all_ok = tr_ps_mpi_agree(rc == 0, &root_ok);
+        if (rc && (rank == 0 || root_ok))
+            fail(cmd, &err);
+        if (!all_ok && !rc)
+            rc = 1; /* another rank failed and said why */
+    } else if (rc) {
+        fail(cmd, &err);
     }
     if (!rc && !quiet && rank == g.log_rank) {
         char ms[32], how[96];

@@ -494,6 +494,10 @@ tr_status tr_ps_mpi_init(int *argc, char ***argv, int *rank, int *ranks,
 void tr_ps_mpi_finalize(void);
 /* Ends every rank (after an error on one of them). */
 void tr_ps_mpi_abort(int code);
+/* A collective call: returns 1 when ok is non-zero on every rank; *root_ok
+ * receives rank 0's ok (so that one rank reports an error all share).
+ * Without MPI: ok, and *root_ok = ok. */
+int tr_ps_mpi_agree(int ok, int *root_ok);
 
 #ifdef __cplusplus
 }
