@@ -58,19 +58,21 @@ static void log_line(progress *g, const tr_ps_report *r)
                 "{\"event\": \"%s\", \"time\": %.3f, \"sim_time\": %.6g, \"epoch\": %.6g, \"updates\": %lld, "
                 "\"pushes\": %lld, \"samples\": %lld, \"train_loss\": %s%.6g%s, \"loss\": %s%.6g%s, \"accuracy\": "
                 "%s%.6g%s, \"stale_mean\": %s%.6g%s, \"stale_max\": %lld, \"gap_max\": %lld, \"lr\": %.6g, "
-                "\"dead\": %d, \"worker\": %d}\n",
+                "\"dead\": %d, \"worker\": %d, \"samples_per_s\": %.6g, \"bytes_in\": %lld, \"bytes_out\": %lld}\n",
                 ev, r->seconds, r->sim_time, r->epoch, (long long)st->updates, (long long)st->pushes,
                 (long long)st->samples, isfinite(r->train_loss) ? "" : "\"", r->train_loss,
                 isfinite(r->train_loss) ? "" : "\"", isfinite(r->loss) ? "" : "\"", r->loss,
                 isfinite(r->loss) ? "" : "\"", isfinite(r->accuracy) ? "" : "\"", r->accuracy,
                 isfinite(r->accuracy) ? "" : "\"", isfinite(r->stale_mean) ? "" : "\"", r->stale_mean,
                 isfinite(r->stale_mean) ? "" : "\"", (long long)st->stale_max, (long long)st->gap_max,
-                (double)st->lr, st->dead, r->worker);
+                (double)st->lr, st->dead, r->worker, r->samples_per_s, (long long)st->bytes_in,
+                (long long)st->bytes_out);
     } else {
-        fprintf(g->log, "%s,%.3f,%.6g,%.6g,%lld,%lld,%lld,%.6g,%.6g,%.6g,%.6g,%lld,%lld,%.6g,%d,%d\n", ev,
+        fprintf(g->log, "%s,%.3f,%.6g,%.6g,%lld,%lld,%lld,%.6g,%.6g,%.6g,%.6g,%lld,%lld,%.6g,%d,%d,%.6g,%lld,%lld\n", ev,
                 r->seconds, r->sim_time, r->epoch, (long long)st->updates, (long long)st->pushes,
                 (long long)st->samples, r->train_loss, r->loss, r->accuracy, r->stale_mean, (long long)st->stale_max,
-                (long long)st->gap_max, (double)st->lr, st->dead, r->worker);
+                (long long)st->gap_max, (double)st->lr, st->dead, r->worker, r->samples_per_s,
+                (long long)st->bytes_in, (long long)st->bytes_out);
     }
     fflush(g->log);
 }
@@ -98,9 +100,14 @@ static void on_report(void *ctx, const tr_ps_report *r)
         snprintf(sim, sizeof sim, "  sim t %.1f", r->sim_time);
     if (isfinite(r->stale_mean))
         snprintf(stale, sizeof stale, "  stale %.2f (max %lld)", r->stale_mean, (long long)r->stats.stale_max);
-    fprintf(stderr, "%s %6.2f  %s  train %.4f  %.0f upd/s%s  gap %lld%s  (%.1fs)%s\n", r->final ? "final" : "epoch",
-            r->epoch, quality, r->train_loss, r->updates_per_s, stale, (long long)r->stats.gap_max, sim, r->seconds,
-            r->stats.dead ? "  [workers lost]" : "");
+    fprintf(stderr, "%s %6.2f  %s  train %.4f  %.0f upd/s %.0f samples/s%s  gap %lld%s  (%.1fs)%s\n",
+            r->final ? "final" : "epoch", r->epoch, quality, r->train_loss, r->updates_per_s, r->samples_per_s, stale,
+            (long long)r->stats.gap_max, sim, r->seconds, r->stats.dead ? "  [workers lost]" : "");
+    if (r->final && r->stats.updates > 0 && r->stats.bytes_in > 0)
+        fprintf(stderr, "%s: server 0 moved %.0f bytes per update (%.0f in, %.0f out)\n", g->cmd,
+                (double)(r->stats.bytes_in + r->stats.bytes_out) / (double)r->stats.updates,
+                (double)r->stats.bytes_in / (double)r->stats.updates,
+                (double)r->stats.bytes_out / (double)r->stats.updates);
 }
 
 /* ---------------------------------------------------------------- train */
@@ -397,7 +404,7 @@ static int ps_train(int argc, char **argv)
             rc = 1;
         } else if (fresh && !g.json) {
             fprintf(g.log, "event,time,sim_time,epoch,updates,pushes,samples,train_loss,loss,accuracy,stale_mean,"
-                           "stale_max,gap_max,lr,dead,worker\n");
+                           "stale_max,gap_max,lr,dead,worker,samples_per_s,bytes_in,bytes_out\n");
         }
     }
     if (o.transport == TR_PS_MPI) {

@@ -188,6 +188,7 @@ typedef struct {
     int64_t stale_n, stale_sum, stale_max;  /* staleness of pushes */
     int64_t stale_hist[TR_PS_HIST];
     int64_t gap_max;     /* largest clock gap at a served pull */
+    int64_t bytes_in, bytes_out; /* request and reply bytes of this server */
     int32_t live, dead, done; /* workers: still training, declared dead, finished */
     float lr;            /* the rate now */
 } tr_ps_stats;
@@ -459,6 +460,7 @@ typedef struct {
     double train_loss;     /* mean of the pushed mini-batch losses since the last report */
     double loss, accuracy; /* on the held-out data (accuracy NaN when none) */
     double updates_per_s;  /* since training began */
+    double samples_per_s;  /* examples behind the pushes, per second, since training began */
     double stale_mean;     /* since the last report */
     tr_ps_stats stats;     /* server 0's, cumulative */
 } tr_ps_report;

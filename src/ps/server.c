@@ -596,9 +596,24 @@ static size_t do_snapshot(tr_ps_server *s, const ps_hdr *h, void *reply, size_t 
     return PS_REPLY_HEAD + ps_align8(total * sizeof(float));
 }
 
+static tr_ps_handled handle(tr_ps_server *s, const void *req, size_t len, double now, void *reply, size_t cap,
+                            size_t *reply_len);
+
 tr_ps_handled tr_ps_server_handle(tr_ps_server *s, const void *req, size_t len,
                                   double now, void *reply, size_t cap,
                                   size_t *reply_len)
+{
+    tr_ps_handled r = handle(s, req, len, now, reply, cap, reply_len);
+    if (r == TR_PS_REPLIED) {
+        /* counted after the reply was written: the stats it carries lag by one message */
+        s->st.bytes_in += (int64_t)len;
+        s->st.bytes_out += (int64_t)*reply_len;
+    }
+    return r;
+}
+
+static tr_ps_handled handle(tr_ps_server *s, const void *req, size_t len, double now, void *reply, size_t cap,
+                            size_t *reply_len)
 {
     TR_ASSERT(cap >= PS_REPLY_HEAD + PS_ERR_MAX);
     const int shard = s->c.shard;

@@ -157,6 +157,7 @@ static void fill(ps_run *run, tr_ps_report *r, tr_ps_event ev, const tr_ps_stats
     r->epoch = (double)run->epoch0 + (double)ps_run_pushes(run, st) / (double)run->epoch_pushes;
     const int64_t updates = st->updates - run->base.updates;
     r->updates_per_s = r->seconds > 0 ? (double)updates / r->seconds : 0.0;
+    r->samples_per_s = r->seconds > 0 ? (double)(st->samples - run->base.samples) / r->seconds : 0.0;
     r->train_loss = NAN;
     r->loss = NAN;
     r->accuracy = NAN;
