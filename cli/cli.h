@@ -23,6 +23,8 @@ int tr_cli_dispatch(const char *group, const tr_cli_command *sub, int n,
 int tr_cli_lm(int argc, char **argv);
 int tr_cli_lightrnn(int argc, char **argv);
 int tr_cli_ps(int argc, char **argv);
+int tr_cli_g2p(int argc, char **argv);
+int tr_cli_p2g(int argc, char **argv);
 
 /* A language model kind for the shared train and eval commands. */
 typedef struct {

@@ -8,6 +8,8 @@ static const tr_cli_command COMMANDS[] = {
     {"lm", "word-level LSTM language model: train, eval, generate", tr_cli_lm},
     {"lightrnn", "LightRNN language model: train, eval, word-table realloc", tr_cli_lightrnn},
     {"ps", "parameter server: data-parallel training (bsp, ssp, asp, DC-ASGD, model averaging)", tr_cli_ps},
+    {"g2p", "spelling -> pronunciation (attention encoder-decoder, CMUdict): train, eval, predict", tr_cli_g2p},
+    {"p2g", "pronunciation -> spelling (attention encoder-decoder, CMUdict): train, eval, predict", tr_cli_p2g},
     {"bench", "measurements behind bench/: sgemm peak, LM training throughput", tr_cli_bench},
 };
 

@@ -427,6 +427,476 @@ static void test_exhaustive_beam_equals_enumeration(void **state)
     }
 }
 
+/* ------------------------------------------------------------ checkpoints */
+
+static tr_vocab *vocab_of(const char *const *w, int n)
+{
+    tr_vocab *v = tr_vocab_new();
+    for (int i = 0; i < n; i++)
+        tr_vocab_add(v, w[i], strlen(w[i]));
+    return v;
+}
+
+static void test_checkpoint_roundtrip(void **state)
+{
+    (void)state;
+    static const char *const sw[] = {"A", "B", "C", "D", "E"}, *const tw[] = {"X", "Y", "ZZ", "W"};
+    tr_vocab *sv = vocab_of(sw, 5), *tv = vocab_of(tw, 4);
+    tr_s2s_config cfg = tiny_config(TR_S2S_ATT_GENERAL, 0, 2, 2, 0.1f);
+    tiny t;
+    tiny_init(&t, &cfg, 3, 2);
+    char path[512], bad[512];
+    th_tmp(path, sizeof path, "s2s_ckpt.safetensors");
+    tr_err err;
+    assert_int_equal(tr_s2s_save(&t.m, "g2p", sv, tv, 42, path, &err), TR_OK);
+    tr_s2s m2;
+    tr_vocab *s2 = NULL, *t2 = NULL;
+    int64_t step = 0;
+    assert_int_equal(tr_s2s_load(&m2, &s2, &t2, &step, "g2p", path, &err), TR_OK);
+    assert_int_equal(step, 42);
+    assert_memory_equal(&m2.cfg, &t.m.cfg, sizeof cfg);
+    assert_int_equal(tr_vocab_size(s2), 7);
+    assert_string_equal(tr_vocab_word(t2, 4), "ZZ");
+    assert_int_equal(m2.params.n, t.m.params.n);
+    for (int i = 0; i < m2.params.n; i++) {
+        assert_string_equal(m2.params.p[i].name, t.m.params.p[i].name);
+        assert_memory_equal(m2.params.p[i].value.data, t.m.params.p[i].value.data,
+                            sizeof(float) * (size_t)m2.params.p[i].value.size);
+    }
+    tr_s2s_free(&m2);
+    tr_vocab_free(s2);
+    tr_vocab_free(t2);
+    /* any task when none is asked for; the wrong task is refused by name */
+    assert_int_equal(tr_s2s_load(&m2, &s2, &t2, NULL, NULL, path, &err), TR_OK);
+    tr_s2s_free(&m2);
+    tr_vocab_free(s2);
+    tr_vocab_free(t2);
+    assert_int_not_equal(tr_s2s_load(&m2, &s2, &t2, NULL, "p2g", path, &err), TR_OK);
+    assert_non_null(strstr(err.msg, "is a g2p model, not a p2g model"));
+    assert_null(s2);
+    /* truncated */
+    size_t len;
+    char *bytes = th_read(path, &len);
+    th_tmp(bad, sizeof bad, "s2s_ckpt_bad.safetensors");
+    th_write(bad, bytes, len - 100);
+    assert_int_not_equal(tr_s2s_load(&m2, &s2, &t2, NULL, "g2p", bad, &err), TR_OK);
+    assert_non_null(strstr(err.msg, bad));
+    free(bytes);
+    /* another kind of file, and a config that disagrees with the tensors */
+    tr_meta meta[] = {{"triad.model", "lm"}};
+    assert_int_equal(tr_params_save(bad, &t.m.params, meta, 1, &err), TR_OK);
+    assert_int_not_equal(tr_s2s_load(&m2, &s2, &t2, NULL, "g2p", bad, &err), TR_OK);
+    assert_non_null(strstr(err.msg, "not a triad sequence-to-sequence model"));
+    tr_s2s_config other = cfg;
+    other.hidden = 5;
+    tr_s2s m3;
+    assert_int_equal(tr_s2s_init(&m3, &other, NULL), TR_OK);
+    assert_int_equal(tr_s2s_save(&m3, "g2p", sv, tv, 1, bad, &err), TR_OK);
+    tr_s2s_free(&m3);
+    bytes = th_read(bad, &len);
+    /* the JSON config sits, escaped, inside the header's JSON */
+    const char *pat = "hidden\\\":5";
+    char *hit = NULL;
+    for (size_t k = 8; k + strlen(pat) < len && !hit; k++)
+        if (!memcmp(bytes + k, pat, strlen(pat)))
+            hit = bytes + k;
+    assert_non_null(hit);
+    hit[strlen(pat) - 1] = '3'; /* the config now says 3: the tensors disagree */
+    th_write(bad, bytes, len);
+    free(bytes);
+    assert_int_not_equal(tr_s2s_load(&m2, &s2, &t2, NULL, "g2p", bad, &err), TR_OK);
+    assert_non_null(strstr(err.msg, "encoder.rnn"));
+    tr_vocab_free(sv);
+    tr_vocab_free(tv);
+    tiny_free(&t);
+}
+
+/* ------------------------------------------------------------ lexicon */
+
+static void expect_lexicon_error(const char *content, const char *needle)
+{
+    char path[512];
+    th_tmp(path, sizeof path, "s2s_bad_lexicon.txt");
+    th_write_str(path, content);
+    tr_lexicon lx;
+    tr_err err;
+    tr_err_clear(&err);
+    if (tr_lexicon_read(&lx, path, &err) == TR_OK)
+        fail_msg("lexicon %s was accepted; expected an error with \"%s\"", content, needle);
+    if (!strstr(err.msg, needle) || !strstr(err.msg, path))
+        fail_msg("expected \"%s\" and the path in the message, got: %s", needle, err.msg);
+    assert_int_equal(lx.n, 0);
+}
+
+static void test_lexicon_reader(void **state)
+{
+    (void)state;
+    char path[512];
+    th_tmp(path, sizeof path, "s2s_lexicon.txt");
+    th_write_str(path, ";;; a comment\n"
+                       "ABLE  EY1 B AH0 L\n"
+                       "able(2)  EY B L\r\n"
+                       "O'HARA\tOW2  HH  AA1 R AH0\n"
+                       "X(1)Y  EH K S\n");
+    tr_lexicon lx;
+    tr_err err;
+    assert_int_equal(tr_lexicon_read(&lx, path, &err), TR_OK);
+    assert_int_equal(lx.n, 4);
+    assert_string_equal(lx.word[0], "ABLE");
+    assert_string_equal(lx.pron[0], "EY B AH L");
+    assert_string_equal(lx.word[1], "ABLE");
+    assert_string_equal(lx.pron[1], "EY B L");
+    assert_string_equal(lx.word[2], "O'HARA");
+    assert_string_equal(lx.pron[2], "OW HH AA R AH");
+    assert_string_equal(lx.word[3], "X(1)Y");
+    assert_int_equal(lx.line[0], 2);
+    assert_int_equal(lx.line[3], 5);
+    tr_vocab *g, *p;
+    tr_pron_vocabs(&lx, &g, &p);
+    assert_int_equal(tr_vocab_size(g), 2 + 13); /* ' ( ) 1 A B E H L O R X Y */
+    assert_string_equal(tr_vocab_word(g, 2), "'");
+    assert_int_equal(tr_vocab_size(p), 2 + 11); /* AA AH B EH EY HH K L OW R S */
+    assert_string_equal(tr_vocab_word(p, 2), "AA");
+    assert_string_equal(tr_vocab_word(p, 12), "S");
+    /* ids, unknown symbols, limits */
+    int32_t ids[TR_PRON_MAX_LEN];
+    assert_int_equal(tr_pron_spelling_ids(g, "able", ids, "in", 3, &err), 4);
+    assert_int_equal(tr_vocab_word(g, ids[0])[0], 'A');
+    assert_int_equal(tr_pron_spelling_ids(g, "abz", ids, "in", 3, &err), -1);
+    assert_non_null(strstr(err.msg, "in:3: unknown character 'z'"));
+    assert_int_equal(tr_pron_spelling_ids(g, "", ids, "in", 4, &err), -1);
+    assert_non_null(strstr(err.msg, "in:4: empty"));
+    char longw[TR_PRON_MAX_LEN + 2];
+    memset(longw, 'A', sizeof longw - 1);
+    longw[sizeof longw - 1] = '\0';
+    assert_int_equal(tr_pron_spelling_ids(g, longw, ids, "in", 5, &err), -1);
+    assert_non_null(strstr(err.msg, "in:5: spelling longer than 48 characters"));
+    longw[TR_PRON_MAX_LEN] = '\0';
+    assert_int_equal(tr_pron_spelling_ids(g, longw, ids, "in", 5, &err), TR_PRON_MAX_LEN);
+    assert_int_equal(tr_pron_phoneme_ids(p, " ey1  b\tl ", ids, "in", 6, &err), 3);
+    assert_int_equal(tr_pron_phoneme_ids(p, "EY ZH", ids, "in", 7, &err), -1);
+    assert_non_null(strstr(err.msg, "in:7: unknown phoneme 'ZH'"));
+    assert_int_equal(tr_pron_phoneme_ids(p, "  ", ids, "in", 8, &err), -1);
+    assert_non_null(strstr(err.msg, "in:8: empty pronunciation"));
+    tr_vocab_free(g);
+    tr_vocab_free(p);
+    tr_lexicon_free(&lx);
+
+    expect_lexicon_error("A  AH\n\nB  B IY\n", ":2: empty line");
+    expect_lexicon_error("A  AH\nB\n", ":2: 'B' has no pronunciation");
+    expect_lexicon_error("A  AH\nB  B iy\n", ":2: bad phoneme 'iy'");
+    expect_lexicon_error("A  AH\nB  B IY7\n", ":2: bad phoneme 'IY7'");
+    expect_lexicon_error("A  AH\n  B  B IY\n", ":2: line starts with a space");
+    expect_lexicon_error("A  AH\nCAF\xc3\xa9  K AE F EY\n", ":2: byte 0xc3 at byte 4 is not printable ASCII");
+    expect_lexicon_error("AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA  AH\n", ":1: 'AAAA");
+    expect_lexicon_error("", "no entries");
+    expect_lexicon_error(";;; only a comment\n", "no entries");
+    char nul[] = "A  AH\nB\0  B\n";
+    th_tmp(path, sizeof path, "s2s_bad_lexicon.txt");
+    th_write(path, nul, sizeof nul - 1);
+    assert_int_not_equal(tr_lexicon_read(&lx, path, &err), TR_OK);
+    assert_non_null(strstr(err.msg, ":2: NUL byte"));
+    assert_int_not_equal(tr_lexicon_read(&lx, "/nonexistent/lexicon", &err), TR_OK);
+    assert_non_null(strstr(err.msg, "cannot open /nonexistent/lexicon"));
+}
+
+/* Items group every reference of a source; pairs follow the task's direction. */
+static void test_pron_items_and_pairs(void **state)
+{
+    (void)state;
+    char path[512];
+    th_tmp(path, sizeof path, "s2s_items.txt");
+    th_write_str(path, "READ  R IY D\nRED  R EH D\nREAD  R EH D\nKNIGHT  N AY T\nNIGHT  N AY T\n");
+    tr_lexicon lx;
+    tr_err err;
+    assert_int_equal(tr_lexicon_read(&lx, path, &err), TR_OK);
+    tr_vocab *g, *p;
+    tr_pron_vocabs(&lx, &g, &p);
+    tr_pron_items it;
+    assert_int_equal(tr_pron_items_build(&it, &lx, TR_PRON_G2P, g, p, &err), TR_OK);
+    assert_int_equal(it.n, 4); /* READ (2 references), RED, KNIGHT, NIGHT */
+    assert_int_equal(it.first[1] - it.first[0], 2);
+    assert_int_equal(it.refs.src_off[1] - it.refs.src_off[0], 4);
+    assert_int_equal(it.refs.tgt_off[1] - it.refs.tgt_off[0], 3);
+    tr_pron_items_free(&it);
+    assert_int_equal(tr_pron_items_build(&it, &lx, TR_PRON_P2G, g, p, &err), TR_OK);
+    assert_int_equal(it.n, 3); /* R IY D; R EH D (RED, READ); N AY T (KNIGHT, NIGHT) */
+    assert_int_equal(it.first[2] - it.first[1], 2);
+    assert_int_equal(it.first[3] - it.first[2], 2);
+    assert_int_equal(it.refs.src_off[1] - it.refs.src_off[0], 3); /* phonemes are the source */
+    tr_pron_items_free(&it);
+    tr_s2s_data d;
+    assert_int_equal(tr_pron_pairs(&lx, TR_PRON_P2G, g, p, &d, &err), TR_OK);
+    assert_int_equal(d.n, 5);
+    assert_int_equal(d.max_src, 3);
+    assert_int_equal(d.max_tgt, 6);
+    tr_s2s_data_free(&d);
+    /* a lexicon with a symbol outside the vocabularies names its line */
+    tr_lexicon lx2;
+    th_write_str(path, "READ  R IY D\nZED  Z EH D\n");
+    assert_int_equal(tr_lexicon_read(&lx2, path, &err), TR_OK);
+    assert_int_not_equal(tr_pron_pairs(&lx2, TR_PRON_G2P, g, p, &d, &err), TR_OK);
+    assert_non_null(strstr(err.msg, ":2: unknown character 'Z'"));
+    tr_lexicon_free(&lx2);
+    tr_vocab_free(g);
+    tr_vocab_free(p);
+    tr_lexicon_free(&lx);
+}
+
+/* ------------------------------------------------------------ the commands */
+
+#define OUTSZ (1 << 16)
+static char out[OUTSZ];
+
+static void check_contains(const char *hay, const char *needle, const char *file, int line)
+{
+    if (!strstr(hay, needle))
+        fail_msg("%s:%d: expected the output to contain \"%s\"; it was:\n%s", file, line, needle, hay);
+}
+#define assert_contains(h, n) check_contains((h), (n), __FILE__, __LINE__)
+
+/* A failed command: exit status 1 or 2, no sanitizer report, the needle. */
+static void check_failed(int rc, const char *needle, const char *file, int line)
+{
+    if (rc != 1 && rc != 2)
+        fail_msg("%s:%d: expected exit status 1 or 2, got %d; output:\n%s", file, line, rc, out);
+    if (strstr(out, "Sanitizer") || strstr(out, "runtime error"))
+        fail_msg("%s:%d: sanitizer report:\n%s", file, line, out);
+    check_contains(out, needle, file, line);
+}
+#define assert_failed(rc, n) check_failed((rc), (n), __FILE__, __LINE__)
+
+/* A made-up lexicon with regular spelling rules (C is S before E or I,
+ * SH and TH are one phoneme, EE is IY, a final E is silent), n words of 3-7
+ * letters from seed; every 7th word has a second pronunciation. */
+static void write_rule_lexicon(const char *path, int n, uint64_t seed)
+{
+    static const char letters[] = "ABCDEHIKLMNOPRST";
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    tr_rng r;
+    tr_rng_seed(&r, seed, 5);
+    for (int w = 0; w < n; w++) {
+        char word[8];
+        int len = 3 + (int)tr_rng_below(&r, 5);
+        for (int k = 0; k < len; k++)
+            word[k] = letters[tr_rng_below(&r, (uint32_t)(sizeof letters - 1))];
+        word[len] = '\0';
+        char pron[64] = "";
+        for (int k = 0; k < len; k++) {
+            const char c = word[k], nx = word[k + 1];
+            const char *ph = NULL;
+            if (c == 'S' && nx == 'H') { ph = "SH"; k++; }
+            else if (c == 'T' && nx == 'H') { ph = "TH"; k++; }
+            else if (c == 'E' && nx == 'E') { ph = "IY"; k++; }
+            else if (c == 'E' && k == len - 1 && k > 0) continue;
+            else if (c == 'C') ph = nx == 'E' || nx == 'I' ? "S" : "K";
+            else {
+                static const char *const map[] = {"AE", "B", "", "D", "EH", "HH", "IH", "K",
+                                                  "L", "M", "N", "AA", "P", "R", "S", "T"};
+                ph = map[strchr(letters, c) - letters];
+            }
+            strcat(pron, pron[0] ? " " : "");
+            strcat(pron, ph);
+        }
+        if (!pron[0])
+            strcpy(pron, "AH");
+        fprintf(f, "%s  %s\n", word, pron);
+        if (w % 7 == 3)
+            fprintf(f, "%s  %s AH\n", word, pron);
+    }
+    fclose(f);
+}
+
+static char g_train[512], g_dev[512], g_model[512];
+
+/* Options of every tiny run: one thread, a small model. */
+#define TINY_MODEL "--emb 16 --hidden 24 --batch 16 --threads 1 --quiet --lr 0.005"
+
+static int setup_cli(void **state)
+{
+    (void)state;
+    th_tmp(g_train, sizeof g_train, "s2s_rules_train.txt");
+    th_tmp(g_dev, sizeof g_dev, "s2s_rules_dev.txt");
+    th_tmp(g_model, sizeof g_model, "s2s_rules_g2p.st");
+    write_rule_lexicon(g_train, 600, 1);
+    write_rule_lexicon(g_dev, 80, 2);
+    int rc = th_triad(out, OUTSZ, "g2p train --train %s --dev %s --output %s --force --epochs 12 " TINY_MODEL,
+                      g_train, g_dev, g_model);
+    if (rc) {
+        fprintf(stderr, "training the shared model failed:\n%s\n", out);
+        return -1;
+    }
+    return 0;
+}
+
+static double parse_after(const char *s, const char *key)
+{
+    const char *p = strstr(s, key);
+    assert_non_null(p);
+    return atof(p + strlen(key));
+}
+
+static void test_cli_g2p_learns(void **state)
+{
+    (void)state;
+    int rc = th_triad(out, OUTSZ, "g2p eval --model %s --data %s --beam 1", g_model, g_dev);
+    assert_int_equal(rc, 0);
+    double wer = parse_after(out, "WER "), per = parse_after(out, "PER ");
+    /* the rules are learnable: far below an untrained model's 100 */
+    if (!(wer < 40.0 && per < 12.0))
+        fail_msg("the rule lexicon was not learnt: %s", out);
+    rc = th_triad(out, OUTSZ, "g2p eval --model %s --data %s --beam 4", g_model, g_dev);
+    assert_int_equal(rc, 0);
+    assert_true(parse_after(out, "WER ") < 40.0);
+    /* p2g on the same data */
+    char p2g[512];
+    th_tmp(p2g, sizeof p2g, "s2s_rules_p2g.st");
+    rc = th_triad(out, OUTSZ, "p2g train --train %s --dev %s --output %s --force --epochs 6 " TINY_MODEL, g_train,
+                  g_dev, p2g);
+    assert_int_equal(rc, 0);
+    assert_contains(out, "dev WER");
+    rc = th_triad(out, OUTSZ, "p2g eval --model %s --data %s", p2g, g_dev);
+    assert_int_equal(rc, 0);
+    assert_true(parse_after(out, "PER ") < 50.0);
+}
+
+static void test_cli_predict_and_eval_output(void **state)
+{
+    (void)state;
+    int rc = th_sh(out, OUTSZ, "printf 'shee\\nCAT\\n' | '%s' g2p predict --model %s --beam 3", getenv("TRIAD_BIN"),
+                   g_model);
+    assert_int_equal(rc, 0);
+    assert_true(!strncmp(out, "SHEE  ", 6) && strlen(out) > 8);
+    assert_contains(out, "\nCAT  ");
+    rc = th_sh(out, OUTSZ, "printf 'shee\\n' | '%s' g2p predict --model %s --beam 3 --nbest 3", getenv("TRIAD_BIN"),
+               g_model);
+    assert_int_equal(rc, 0);
+    double l1 = parse_after(out, "1\t"), l2 = parse_after(out, "\n2\t"), l3 = parse_after(out, "\n3\t");
+    assert_true(l1 >= l2 && l2 >= l3 && l1 < 0);
+    char preds[512];
+    th_tmp(preds, sizeof preds, "s2s_preds.txt");
+    rc = th_triad(out, OUTSZ, "g2p eval --model %s --data %s --output %s", g_model, g_dev, preds);
+    assert_int_equal(rc, 0);
+    /* predictions are a lexicon of the dev words, one line each */
+    tr_lexicon a, b;
+    tr_err err;
+    assert_int_equal(tr_lexicon_read(&a, preds, &err), TR_OK);
+    assert_int_equal(tr_lexicon_read(&b, g_dev, &err), TR_OK);
+    int distinct = 0;
+    for (int64_t i = 0; i < b.n; i++)
+        distinct += i == 0 || strcmp(b.word[i], b.word[i - 1]) != 0;
+    assert_int_equal(a.n, distinct);
+    assert_string_equal(a.word[0], b.word[0]);
+    tr_lexicon_free(&a);
+    tr_lexicon_free(&b);
+}
+
+static void test_cli_resume_equals_uninterrupted(void **state)
+{
+    (void)state;
+    char a[512], b[512], la[512], lb[512];
+    th_tmp(a, sizeof a, "s2s_resume_a.st");
+    th_tmp(b, sizeof b, "s2s_resume_b.st");
+    th_tmp(la, sizeof la, "s2s_resume_a.csv");
+    th_tmp(lb, sizeof lb, "s2s_resume_b.csv");
+    remove(la);
+    remove(lb);
+    const char *opts = "--epochs 3 --dropout 0.3 --patience 0 --decay 2 " TINY_MODEL;
+    assert_int_equal(th_triad(out, OUTSZ, "g2p train --train %s --dev %s --output %s --force --log %s %s", g_train,
+                              g_dev, a, la, opts), 0);
+    /* stopped mid-epoch 1, then mid-epoch 3, then to the end */
+    assert_int_equal(th_triad(out, OUTSZ, "g2p train --train %s --dev %s --output %s --force --log %s --max-steps 20 %s",
+                              g_train, g_dev, b, lb, opts), 0);
+    assert_true(th_exists(b));
+    assert_int_equal(th_triad(out, OUTSZ, "g2p train --train %s --dev %s --output %s --resume --log %s --max-steps 100 --threads 1 --quiet",
+                              g_train, g_dev, b, lb), 0);
+    assert_int_equal(th_triad(out, OUTSZ, "g2p train --train %s --dev %s --output %s --resume --log %s --threads 1 --quiet",
+                              g_train, g_dev, b, lb), 0);
+    size_t na, nb;
+    char *x = th_read(a, &na), *y = th_read(b, &nb);
+    assert_true(na == nb && !memcmp(x, y, na));
+    free(x);
+    free(y);
+    x = th_read(la, &na);
+    y = th_read(lb, &nb);
+    assert_true(na > 100);
+    assert_true(na == nb && !memcmp(x, y, na));
+    free(x);
+    free(y);
+    /* a finished run is not resumed; options the checkpoint fixes are refused */
+    assert_failed(th_triad(out, OUTSZ, "g2p train --train %s --dev %s --output %s --resume", g_train, g_dev, b),
+                  "has finished 3 epochs");
+    assert_failed(th_triad(out, OUTSZ, "g2p train --train %s --dev %s --output %s --resume --hidden 8", g_train, g_dev, b),
+                  "--hidden cannot be combined with --resume");
+    /* a state file from another run is refused */
+    char sa[600], sb[600];
+    snprintf(sa, sizeof sa, "%s.state", a);
+    snprintf(sb, sizeof sb, "%s.state", b);
+    assert_int_equal(th_triad(out, OUTSZ, "g2p train --train %s --dev %s --output %s --force --max-steps 5 %s", g_train,
+                              g_dev, b, opts), 0);
+    assert_int_equal(th_sh(out, OUTSZ, "cp '%s' '%s'", sa, sb), 0);
+    assert_failed(th_triad(out, OUTSZ, "g2p train --train %s --dev %s --output %s --resume --epochs 5", g_train, g_dev, b),
+                  "do not belong together");
+}
+
+static void test_cli_bad_inputs(void **state)
+{
+    (void)state;
+    const char *bin = getenv("TRIAD_BIN");
+    char bad[512], o[512];
+    th_tmp(bad, sizeof bad, "s2s_bad_input.txt");
+    th_tmp(o, sizeof o, "s2s_bad_out.st");
+    remove(o);
+    /* predict: empty line, unknown character, over-long input, wrong task */
+    assert_failed(th_sh(out, OUTSZ, "printf 'cat\\n\\n' | '%s' g2p predict --model %s", bin, g_model),
+                  "<stdin>:2: empty line");
+    assert_contains(out, "CAT  "); /* the line before was answered */
+    assert_failed(th_sh(out, OUTSZ, "printf 'cat\\nc@t\\n' | '%s' g2p predict --model %s", bin, g_model),
+                  "<stdin>:2: unknown character '@'");
+    assert_failed(th_sh(out, OUTSZ, "printf 'abcdabcdabcdabcdabcdabcdabcdabcdabcdabcdabcdabcda\\n' | '%s' g2p predict --model %s",
+                        bin, g_model), "<stdin>:1: spelling longer than 48 characters (the limit)");
+    assert_failed(th_sh(out, OUTSZ, "printf 'K AE T\\n' | '%s' p2g predict --model %s", bin, g_model),
+                  "is a g2p model, not a p2g model");
+    assert_failed(th_triad(out, OUTSZ, "p2g eval --model %s --data %s", g_model, g_dev), "is a g2p model, not a p2g model");
+    assert_failed(th_triad(out, OUTSZ, "g2p eval --model %s --data %s", g_dev, g_dev), g_dev);
+    /* eval data with a symbol the model does not know */
+    th_write_str(bad, "CAT  K AE T\nZOO  Z UW\n");
+    assert_failed(th_triad(out, OUTSZ, "g2p eval --model %s --data %s", g_model, bad), ":2: unknown character 'Z'");
+    /* training: bad lexicons fail before anything is written */
+    th_write_str(bad, "CAT  K AE T\n\nDOG  D AO G\n");
+    assert_failed(th_triad(out, OUTSZ, "g2p train --train %s --dev %s --output %s " TINY_MODEL, bad, g_dev, o),
+                  ":2: empty line");
+    assert_false(th_exists(o));
+    assert_failed(th_triad(out, OUTSZ, "g2p train --train %s --dev %s --output %s " TINY_MODEL, g_train, bad, o),
+                  ":2: empty line");
+    th_write_str(bad, "CAT  K AE T\nWAX  W AE K S\n");
+    assert_failed(th_triad(out, OUTSZ, "g2p train --train %s --dev %s --output %s " TINY_MODEL, g_train, bad, o),
+                  ":2: unknown character 'W'");
+    assert_false(th_exists(o));
+    assert_failed(th_triad(out, OUTSZ, "g2p train --train %s --dev %s --output %s " TINY_MODEL, g_train, "/nonexistent", o),
+                  "cannot open /nonexistent");
+    /* options */
+    assert_failed(th_triad(out, OUTSZ, "g2p train --train %s --output %s", g_train, o), "--train and --dev are required");
+    assert_failed(th_triad(out, OUTSZ, "g2p train --train %s --dev %s --output %s --attention cosine", g_train, g_dev, o),
+                  "--attention must be general or dot");
+    assert_failed(th_triad(out, OUTSZ, "g2p train --train %s --dev %s --output %s --attention dot --hidden 8 --dec-hidden 8",
+                           g_train, g_dev, o), "--attention dot needs --dec-hidden = 2 x --hidden");
+    assert_failed(th_triad(out, OUTSZ, "g2p train --train %s --dev %s --output %s --dropout 1", g_train, g_dev, o),
+                  "--dropout must be in");
+    assert_failed(th_triad(out, OUTSZ, "g2p train --train %s --dev %s --output %s", g_train, g_dev, g_model),
+                  "exists; use --resume to continue it or --force to replace it");
+    assert_failed(th_triad(out, OUTSZ, "g2p train --train %s --dev %s --output /nonexistent/m.st", g_train, g_dev),
+                  "cannot write --output /nonexistent/m.st");
+    assert_failed(th_triad(out, OUTSZ, "g2p predict --model %s --beam 2 --nbest 3", g_model), "--nbest 3 needs --beam");
+    assert_failed(th_triad(out, OUTSZ, "g2p fly"), "unknown subcommand 'fly'");
+    assert_int_equal(th_triad(out, OUTSZ, "p2g --help"), 0);
+    assert_contains(out, "predict");
+    assert_int_equal(th_triad(out, OUTSZ, "g2p predict --help"), 0);
+    assert_contains(out, "at most 48 characters");
+    assert_false(th_exists(o));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -437,6 +907,16 @@ int main(void)
         cmocka_unit_test(test_beam1_equals_greedy),
         cmocka_unit_test(test_kbest_sorted_and_teacher_forced),
         cmocka_unit_test(test_exhaustive_beam_equals_enumeration),
+        cmocka_unit_test(test_checkpoint_roundtrip),
+        cmocka_unit_test(test_lexicon_reader),
+        cmocka_unit_test(test_pron_items_and_pairs),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    const struct CMUnitTest cli[] = {
+        cmocka_unit_test(test_cli_g2p_learns),
+        cmocka_unit_test(test_cli_predict_and_eval_output),
+        cmocka_unit_test(test_cli_resume_equals_uninterrupted),
+        cmocka_unit_test(test_cli_bad_inputs),
+    };
+    int failed = cmocka_run_group_tests(tests, NULL, NULL);
+    return failed + cmocka_run_group_tests(cli, setup_cli, NULL);
 }

@@ -42,6 +42,7 @@
 #include "triad/core.h"
 #include "triad/data.h"
 #include "triad/io.h"
+#include "triad/metrics.h"
 #include "triad/optim.h"
 
 #include <signal.h>
@@ -464,6 +465,14 @@ void tr_pron_decode_items(tr_s2s_decoder *d, const tr_s2s *m,
                                           const int32_t *hyp, int len,
                                           double logp),
                           void *ctx);
+
+/* tr_pron_decode_items, scoring each item's best hypothesis against its
+ * references into *score (zeroed first): WER and PER by tr_pron_wer/per. */
+void tr_pron_eval(tr_s2s_decoder *d, const tr_s2s *m, const tr_pron_items *it,
+                  int beam, float len_norm, tr_pron_score *score,
+                  void (*on_item)(void *ctx, int64_t item, const int32_t *hyp,
+                                  int len, double logp),
+                  void *ctx);
 
 #ifdef __cplusplus
 }

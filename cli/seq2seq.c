@@ -1,0 +1,688 @@
+/* triad g2p / triad p2g: train, evaluate and use attention encoder-decoders
+ * that spell out pronunciations (grapheme-to-phoneme) and spell words from
+ * pronunciations (phoneme-to-grapheme) on CMUdict-format lexicons. */
+#include "cli.h"
+#include "opts.h"
+#include "triad/metrics.h"
+#include "triad/seq2seq.h"
+
+#include <math.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+/* Set by SIGINT/SIGTERM during training: the loop finishes its update, saves
+ * a checkpoint and returns. The CLI's one piece of global state. */
+static volatile sig_atomic_t g_stop;
+
+static void on_signal(int sig)
+{
+    (void)sig;
+    g_stop = 1;
+}
+
+static int fail(const char *cmd, const tr_err *err)
+{
+    fprintf(stderr, "%s: %s\n", cmd, err->msg);
+    return 1;
+}
+
+static int file_exists(const char *path)
+{
+    struct stat st;
+    return stat(path, &st) == 0;
+}
+
+static int dir_writable(const char *path)
+{
+    char dir[4096];
+    snprintf(dir, sizeof dir, "%s", path);
+    char *slash = strrchr(dir, '/');
+    if (!slash)
+        return access(".", W_OK) == 0;
+    if (slash == dir)
+        slash[1] = '\0';
+    else
+        *slash = '\0';
+    return access(dir, W_OK) == 0;
+}
+
+static void format_duration(char *buf, size_t n, double s)
+{
+    if (!(s >= 0) || s > 1e7)
+        snprintf(buf, n, "?");
+    else if (s < 60)
+        snprintf(buf, n, "%.0fs", s);
+    else if (s < 3600)
+        snprintf(buf, n, "%dm%02ds", (int)s / 60, (int)s % 60);
+    else
+        snprintf(buf, n, "%dh%02dm", (int)s / 3600, ((int)s % 3600) / 60);
+}
+
+/* ---------------------------------------------------------------- task helpers */
+
+/* The vocabularies of the task's source and target sides. */
+static const tr_vocab *src_side(tr_pron_task t, const tr_vocab *g, const tr_vocab *p)
+{
+    return t == TR_PRON_G2P ? g : p;
+}
+
+static const tr_vocab *tgt_side(tr_pron_task t, const tr_vocab *g, const tr_vocab *p)
+{
+    return t == TR_PRON_G2P ? p : g;
+}
+
+/* Prints ids as a spelling (letters together) or a pronunciation (phonemes
+ * separated by spaces). */
+static void print_ids(FILE *f, const tr_vocab *v, const int32_t *ids, int n, int spelling)
+{
+    for (int i = 0; i < n; i++)
+        fprintf(f, "%s%s", i && !spelling ? " " : "", tr_vocab_word(v, ids[i]));
+}
+
+/* A loaded model of the task with its vocabularies. */
+typedef struct {
+    tr_s2s m;
+    tr_vocab *src, *tgt;
+    int64_t step;
+} model_file;
+
+static int load_model(model_file *mf, const char *cmd, tr_pron_task task, const char *path)
+{
+    tr_err err;
+    if (tr_s2s_load(&mf->m, &mf->src, &mf->tgt, &mf->step, tr_pron_task_name(task), path, &err))
+        return fail(cmd, &err);
+    return 0;
+}
+
+static void free_model(model_file *mf)
+{
+    tr_s2s_free(&mf->m);
+    tr_vocab_free(mf->src);
+    tr_vocab_free(mf->tgt);
+}
+
+/* The lexicon at path as evaluation items of the task. */
+static int load_items(const char *cmd, const char *path, tr_pron_task task, const tr_vocab *src,
+                      const tr_vocab *tgt, tr_lexicon *lx, tr_pron_items *it)
+{
+    tr_err err;
+    if (tr_lexicon_read(lx, path, &err))
+        return fail(cmd, &err);
+    const tr_vocab *g = task == TR_PRON_G2P ? src : tgt, *p = task == TR_PRON_G2P ? tgt : src;
+    if (tr_pron_items_build(it, lx, task, g, p, &err)) {
+        tr_lexicon_free(lx);
+        return fail(cmd, &err);
+    }
+    return 0;
+}
+
+/* ---------------------------------------------------------------- dev validation */
+
+typedef struct {
+    tr_s2s_decoder dec;
+    tr_pron_items items;
+    tr_pron_task task;
+    int beam;
+    double wer, per;
+} dev_eval;
+
+static tr_status validate(void *ctx, const tr_s2s *m, double *score, char *note, size_t n, tr_err *err)
+{
+    (void)err;
+    dev_eval *e = ctx;
+    tr_pron_score s;
+    tr_pron_eval(&e->dec, m, &e->items, e->beam, 0.0f, &s, NULL, NULL);
+    e->wer = tr_pron_wer(&s);
+    e->per = tr_pron_per(&s);
+    /* WER decides; PER breaks ties between equal WERs */
+    *score = e->wer + 1e-3 * e->per;
+    snprintf(note, n, "dev WER %.2f PER %.2f", e->wer, e->per);
+    return TR_OK;
+}
+
+/* ---------------------------------------------------------------- progress */
+
+typedef struct {
+    int tty, quiet;
+    double last;
+    FILE *log;
+    const char *note;
+} progress;
+
+static void on_progress(void *ctx, const tr_s2s_progress *p)
+{
+    progress *g = ctx;
+    if (g->log) {
+        fprintf(g->log, "%lld,%d,%.9g,%.9g,%.9g,%.9g\n", (long long)p->step, p->epoch + 1,
+                p->validated ? 0.0 : p->loss, p->lr, p->validated ? 0.0 : p->grad_norm, p->validated ? p->score : 0.0);
+        fflush(g->log);
+    }
+    if (p->validated) {
+        g->note = p->note;
+        if (!g->quiet) {
+            char el[32];
+            format_duration(el, sizeof el, p->elapsed);
+            fprintf(stderr, "%sepoch %d/%d  %s%s  lr %g%s  (%s)\n", g->tty ? "\r\033[K" : "", p->epoch + 1, p->epochs,
+                    p->note ? p->note : "", p->improved ? " (best)" : "", p->lr,
+                    p->decayed ? " (decayed, back to the best weights)" : "", el);
+        }
+        return;
+    }
+    if (g->quiet || (p->elapsed - g->last < (g->tty ? 0.25 : 10.0)))
+        return;
+    g->last = p->elapsed;
+    double frac = p->epoch_total > 0 ? (double)p->epoch_pairs / (double)p->epoch_total : 0.0;
+    double pairs_per_s = p->elapsed > 0 ? (double)p->epoch_pairs / p->elapsed : 0.0;
+    double left = pairs_per_s > 0 ? (double)(p->epoch_total - p->epoch_pairs) / pairs_per_s +
+                                        (double)(p->epochs - p->epoch - 1) * (double)p->epoch_total / pairs_per_s
+                                  : -1;
+    char eta[32];
+    format_duration(eta, sizeof eta, left);
+    fprintf(stderr, "%sepoch %d/%d %5.1f%% | loss %.4f | %.0f tok/s | lr %g | |g| %.2f | ETA %s%s",
+            g->tty ? "\r\033[K" : "", p->epoch + 1, p->epochs, 100.0 * frac, p->loss, p->tokens_per_s, p->lr,
+            p->grad_norm, eta, g->tty ? "" : "\n");
+}
+
+/* ---------------------------------------------------------------- train */
+
+static int cmd_train(int argc, char **argv, tr_pron_task task)
+{
+    const char *tn = tr_pron_task_name(task);
+    char cmd[64], usage[160], what[512];
+    snprintf(cmd, sizeof cmd, "triad %s train", tn);
+    snprintf(usage, sizeof usage, "%s --train FILE --dev FILE --output FILE [options]", cmd);
+    snprintf(what, sizeof what,
+             "Trains an attention encoder-decoder (bidirectional LSTM encoder, LSTM decoder, Luong attention)\n"
+             "%s on a CMUdict-format lexicon (WORD  PH1 PH2 ..., stress digits dropped).\n"
+             "After each epoch the dev set is decoded greedily; --output keeps the weights with the best dev WER.\n"
+             "Ctrl-C saves a checkpoint; --resume continues it exactly.",
+             task == TR_PRON_G2P ? "from spellings to pronunciations" : "from pronunciations to spellings");
+    tr_s2s_train_opts o;
+    memset(&o, 0, sizeof o);
+    o.batch = 64;
+    o.epochs = 30;
+    o.clip = 5.0f;
+    o.decay = 2.0f;
+    o.patience = 4;
+    o.seed = 1;
+    o.task = tn;
+    tr_s2s_config c = {0, 0, 128, 256, 0, 1, 1, TR_S2S_ATT_GENERAL, 1, 0.3f};
+    const char *train = NULL, *dev = NULL, *test = NULL, *optim = "adam", *att = "general", *log_path = NULL;
+    tr_opt_config oc = tr_opt_defaults(TR_OPT_ADAM);
+    int threads = (int)sysconf(_SC_NPROCESSORS_ONLN), resume = 0, force = 0, quiet = 0, no_feed = 0;
+    int eval_batch = 256, beam = 5;
+    float len_norm = 0.0f;
+    if (threads < 1)
+        threads = 1;
+    opt_spec s[] = {
+        {"train", OPT_STR, &train, "training lexicon (CMUdict format)", 1, 0, 0},
+        {"dev", OPT_STR, &dev, "dev lexicon, decoded after each epoch (tuning and early stopping)", 1, 0, 0},
+        {"test", OPT_STR, &test, "test lexicon, evaluated once at the end with --beam", 1, 0, 0},
+        {"output", OPT_STR, &o.output, "checkpoint to write (and OUTPUT.state for resuming)", 1, 0, 0},
+        {"resume", OPT_FLAG, &resume, "continue the run saved in --output exactly where it stopped", 1, 0, 0},
+        {"force", OPT_FLAG, &force, "replace an existing --output", 1, 0, 0},
+        {"emb", OPT_INT, &c.emb, "symbol embedding size", 1, 65536, 0},
+        {"hidden", OPT_INT, &c.hidden, "encoder LSTM units per direction", 1, 65536, 0},
+        {"dec-hidden", OPT_INT, &c.dec_hidden, "decoder LSTM units (0 = 2 x --hidden)", 0, 65536, 0},
+        {"enc-layers", OPT_INT, &c.enc_layers, "bidirectional encoder layers", 1, TR_S2S_MAX_LAYERS, 0},
+        {"dec-layers", OPT_INT, &c.dec_layers, "decoder layers", 1, TR_S2S_MAX_LAYERS, 0},
+        {"attention", OPT_STR, &att, "attention score: general (h W_a m) or dot (h m)", 1, 0, 0},
+        {"no-input-feed", OPT_FLAG, &no_feed, "do not feed the attention output into the next decoder step", 1, 0, 0},
+        {"dropout", OPT_FLOAT, &c.dropout, "dropout on embeddings, between layers and on the attention output", 0, 0.99, 0},
+        {"batch", OPT_INT, &o.batch, "sequence pairs per update", 1, 100000, 0},
+        {"epochs", OPT_INT, &o.epochs, "passes over the training lexicon", 1, 1000000, 0},
+        {"optim", OPT_STR, &optim, "adam or sgd", 1, 0, 0},
+        {"lr", OPT_FLOAT, &oc.lr, "learning rate (sgd: 1 unless given)", 1, 0, 0},
+        {"momentum", OPT_FLOAT, &oc.momentum, "SGD momentum", 1, 0, 0},
+        {"weight-decay", OPT_FLOAT, &oc.weight_decay, "L2 weight decay", 1, 0, 0},
+        {"clip", OPT_FLOAT, &o.clip, "clip the global gradient norm to this (0 = off)", 1, 0, 0},
+        {"decay", OPT_FLOAT, &o.decay, "when dev WER does not improve: divide lr by this and go back to the best weights (1 = never)", 1, 0, 0},
+        {"patience", OPT_INT, &o.patience, "stop after this many epochs without dev improvement (0 = never)", 0, 1000000, 0},
+        {"seed", OPT_U64, &o.seed, "random seed (weights, batches, dropout)", 1, 0, 0},
+        {"threads", OPT_INT, &threads, "BLAS threads", 1, 1024, 0},
+        {"max-steps", OPT_I64, &o.max_steps, "stop after this many updates, saving a checkpoint (0 = no limit)", 0, 1e18, 0},
+        {"max-time", OPT_DOUBLE, &o.max_seconds, "stop after this many seconds, saving a checkpoint (0 = no limit)", 0, 1e12, 0},
+        {"save-every", OPT_I64, &o.save_every, "also save every N updates (0 = at epoch ends)", 0, 1e18, 0},
+        {"eval-batch", OPT_INT, &eval_batch, "words decoded at once for dev and test", 1, 100000, 0},
+        {"beam", OPT_INT, &beam, "beam width for the final --test evaluation (1 = greedy)", 1, 1000, 0},
+        {"len-norm", OPT_FLOAT, &len_norm, "length normalisation exponent of the final beam search", 0, 10, 0},
+        {"log", OPT_STR, &log_path, "append step,epoch,loss,lr,grad_norm,dev_score lines to this CSV", 1, 0, 0},
+        {"quiet", OPT_FLAG, &quiet, "no progress output", 1, 0, 0},
+    };
+    const int ns = (int)(sizeof s / sizeof s[0]);
+    int r = opts_parse(s, ns, argc, argv, 1, usage, what);
+    if (r)
+        return r == 1 ? 0 : 2;
+    if (!o.output) {
+        fprintf(stderr, "%s: --output is required (see --help)\n", cmd);
+        return 2;
+    }
+    if (!train || !dev) {
+        fprintf(stderr, "%s: --train and --dev are required (see --help)\n", cmd);
+        return 2;
+    }
+    tr_err err;
+    tr_err_clear(&err);
+    if (resume) {
+        static const char *fixed[] = {"emb", "hidden", "dec-hidden", "enc-layers", "dec-layers", "attention",
+                                      "no-input-feed", "dropout", "batch", "optim", "lr", "momentum",
+                                      "weight-decay", "clip", "decay", "patience", "seed", "force"};
+        for (size_t i = 0; i < sizeof fixed / sizeof fixed[0]; i++)
+            if (opts_find(s, ns, fixed[i])->set) {
+                fprintf(stderr, "%s: --%s cannot be combined with --resume (the checkpoint fixes it)\n", cmd, fixed[i]);
+                return 2;
+            }
+        if (!opts_find(s, ns, "epochs")->set)
+            o.epochs = 0;
+    } else {
+        if (file_exists(o.output) && !force) {
+            fprintf(stderr, "%s: %s exists; use --resume to continue it or --force to replace it\n", cmd, o.output);
+            return 2;
+        }
+        if (tr_opt_kind_parse(optim, &oc.kind, &err) || tr_s2s_attention_parse(att, &c.attention, &err))
+            return fail(cmd, &err);
+        if (!opts_find(s, ns, "lr")->set)
+            oc.lr = oc.kind == TR_OPT_ADAM ? 1e-3f : 1.0f;
+        if (tr_opt_config_check(&oc, &err))
+            return fail(cmd, &err);
+        o.opt = oc;
+        c.input_feed = !no_feed;
+        if (c.dec_hidden == 0)
+            c.dec_hidden = 2 * c.hidden;
+    }
+    if (!dir_writable(o.output)) {
+        fprintf(stderr, "%s: cannot write --output %s: its directory does not exist or is not writable\n", cmd, o.output);
+        return 1;
+    }
+    tr_set_threads(threads);
+
+    /* everything is read and checked before the first update */
+    int rc = 0;
+    tr_lexicon lx;
+    memset(&lx, 0, sizeof lx);
+    model_file mf;
+    memset(&mf, 0, sizeof mf);
+    tr_vocab *g = NULL, *p = NULL;
+    tr_s2s_data pairs;
+    memset(&pairs, 0, sizeof pairs);
+    dev_eval de;
+    memset(&de, 0, sizeof de);
+    de.task = task;
+    de.beam = 1;
+    tr_lexicon dlx, tlx;
+    memset(&dlx, 0, sizeof dlx);
+    memset(&tlx, 0, sizeof tlx);
+    tr_pron_items titems;
+    memset(&titems, 0, sizeof titems);
+    progress pg = {isatty(2), quiet, -1e9, NULL, NULL};
+    int have_model = 0, have_dec = 0;
+    if (tr_lexicon_read(&lx, train, &err)) {
+        rc = fail(cmd, &err);
+        goto out;
+    }
+    if (resume) {
+        if ((rc = load_model(&mf, cmd, task, o.output)))
+            goto out;
+        have_model = 1;
+        g = task == TR_PRON_G2P ? mf.src : mf.tgt;
+        p = task == TR_PRON_G2P ? mf.tgt : mf.src;
+    } else {
+        tr_pron_vocabs(&lx, &g, &p);
+        c.src_vocab = tr_vocab_size(src_side(task, g, p));
+        c.tgt_vocab = tr_vocab_size(tgt_side(task, g, p));
+        if (tr_s2s_init(&mf.m, &c, &err)) {
+            rc = fail(cmd, &err);
+            goto out;
+        }
+        have_model = 1;
+        tr_s2s_init_weights(&mf.m, o.seed);
+    }
+    o.src_vocab = src_side(task, g, p);
+    o.tgt_vocab = tgt_side(task, g, p);
+    if (tr_pron_pairs(&lx, task, g, p, &pairs, &err)) {
+        rc = fail(cmd, &err);
+        goto out;
+    }
+    if ((rc = load_items(cmd, dev, task, o.src_vocab, o.tgt_vocab, &dlx, &de.items)))
+        goto out;
+    if (test && (rc = load_items(cmd, test, task, o.src_vocab, o.tgt_vocab, &tlx, &titems)))
+        goto out;
+    int maxs = de.items.refs.max_src > titems.refs.max_src ? de.items.refs.max_src : titems.refs.max_src;
+    if (tr_s2s_decoder_init(&de.dec, &mf.m, eval_batch, maxs, beam, TR_PRON_MAX_LEN, &err)) {
+        rc = fail(cmd, &err);
+        goto out;
+    }
+    have_dec = 1;
+    if (log_path && !(pg.log = fopen(log_path, "a"))) {
+        fprintf(stderr, "%s: cannot open --log %s for appending\n", cmd, log_path);
+        rc = 1;
+        goto out;
+    }
+    if (!quiet)
+        fprintf(stderr, "%s: %lld pairs; %d graphemes, %d phonemes (with <unk>, <eos>); dev %lld %s; %lld parameters; %d thread%s\n",
+                train, (long long)pairs.n, tr_vocab_size(g), tr_vocab_size(p), (long long)de.items.n,
+                task == TR_PRON_G2P ? "words" : "pronunciations", (long long)tr_params_count(&mf.m.params), threads,
+                threads == 1 ? "" : "s");
+    signal(SIGINT, on_signal);
+    signal(SIGTERM, on_signal);
+    int stopped = 0;
+    tr_status st = tr_s2s_train(&mf.m, &pairs, &o, resume ? mf.step : -1, validate, &de, &g_stop, on_progress, &pg,
+                                &stopped, &err);
+    signal(SIGINT, SIG_DFL);
+    signal(SIGTERM, SIG_DFL);
+    if (st) {
+        if (pg.tty && !quiet)
+            fputc('\n', stderr);
+        rc = fail(cmd, &err);
+    } else if (stopped) {
+        if (!quiet)
+            fprintf(stderr, "%sstopped%s; saved %s; continue with: triad %s train --train %s --dev %s --output %s --resume\n",
+                    pg.tty ? "\r\033[K" : "", g_stop ? " by signal" : "", o.output, tn, train, dev, o.output);
+    } else {
+        /* m holds the best weights */
+        double score;
+        char note[256];
+        validate(&de, &mf.m, &score, note, sizeof note, &err);
+        printf("dev WER %.2f PER %.2f (greedy, %lld items)\n", de.wer, de.per, (long long)de.items.n);
+        if (test) {
+            tr_pron_score sc;
+            tr_pron_eval(&de.dec, &mf.m, &titems, beam, len_norm, &sc, NULL, NULL);
+            printf("test WER %.2f PER %.2f (beam %d, %lld items)\n", tr_pron_wer(&sc), tr_pron_per(&sc), beam,
+                   (long long)titems.n);
+        }
+    }
+out:
+    if (pg.log)
+        fclose(pg.log);
+    if (have_dec)
+        tr_s2s_decoder_free(&de.dec);
+    tr_pron_items_free(&de.items);
+    tr_pron_items_free(&titems);
+    tr_lexicon_free(&dlx);
+    tr_lexicon_free(&tlx);
+    tr_s2s_data_free(&pairs);
+    tr_lexicon_free(&lx);
+    if (resume) {
+        if (have_model)
+            free_model(&mf);
+    } else {
+        if (have_model)
+            tr_s2s_free(&mf.m);
+        tr_vocab_free(g);
+        tr_vocab_free(p);
+    }
+    return rc;
+}
+
+/* ---------------------------------------------------------------- eval */
+
+typedef struct {
+    FILE *f;
+    const tr_pron_items *it;
+    const tr_vocab *src, *tgt;
+    tr_pron_task task;
+} pred_out;
+
+/* Writes one prediction as a CMUdict line: spelling, two spaces, phonemes. */
+static void write_pred(void *ctx, int64_t item, const int32_t *hyp, int len, double logp)
+{
+    (void)logp;
+    pred_out *p = ctx;
+    int64_t j = p->it->first[item];
+    const int32_t *src = p->it->refs.src + p->it->refs.src_off[j];
+    int ns = (int)(p->it->refs.src_off[j + 1] - p->it->refs.src_off[j]);
+    if (p->task == TR_PRON_G2P) {
+        print_ids(p->f, p->src, src, ns, 1);
+        fputs("  ", p->f);
+        print_ids(p->f, p->tgt, hyp, len, 0);
+    } else {
+        print_ids(p->f, p->tgt, hyp, len, 1);
+        fputs("  ", p->f);
+        print_ids(p->f, p->src, src, ns, 0);
+    }
+    fputc('\n', p->f);
+}
+
+static int cmd_eval(int argc, char **argv, tr_pron_task task)
+{
+    const char *tn = tr_pron_task_name(task);
+    char cmd[64], usage[160], what[256];
+    snprintf(cmd, sizeof cmd, "triad %s eval", tn);
+    snprintf(usage, sizeof usage, "%s --model FILE --data FILE [options]", cmd);
+    snprintf(what, sizeof what,
+             "Decodes every %s of a CMUdict-format lexicon and prints WER and PER: an output is right if it\n"
+             "equals any of its references; PER is the edit distance to the closest reference.",
+             task == TR_PRON_G2P ? "word" : "pronunciation");
+    const char *model = NULL, *data = NULL, *out_path = NULL;
+    int beam = 5, batch = 256, threads = 1;
+    float len_norm = 0.0f;
+    opt_spec s[] = {
+        {"model", OPT_STR, &model, "checkpoint written by train", 1, 0, 0},
+        {"data", OPT_STR, &data, "lexicon to evaluate on", 1, 0, 0},
+        {"beam", OPT_INT, &beam, "beam width (1 = greedy)", 1, 1000, 0},
+        {"len-norm", OPT_FLOAT, &len_norm, "rank hypotheses by logp / (length + 1)^this", 0, 10, 0},
+        {"batch", OPT_INT, &batch, "inputs decoded at once", 1, 100000, 0},
+        {"output", OPT_STR, &out_path, "also write the predictions to this file (CMUdict format)", 1, 0, 0},
+        {"threads", OPT_INT, &threads, "BLAS threads", 1, 1024, 0},
+    };
+    int r = opts_parse(s, (int)(sizeof s / sizeof s[0]), argc, argv, 1, usage, what);
+    if (r)
+        return r == 1 ? 0 : 2;
+    if (!model || !data) {
+        fprintf(stderr, "%s: --model and --data are required (see --help)\n", cmd);
+        return 2;
+    }
+    tr_set_threads(threads);
+    model_file mf;
+    if (load_model(&mf, cmd, task, model))
+        return 1;
+    tr_lexicon lx;
+    tr_pron_items it;
+    int rc = 0;
+    if (load_items(cmd, data, task, mf.src, mf.tgt, &lx, &it)) {
+        free_model(&mf);
+        return 1;
+    }
+    tr_err err;
+    tr_s2s_decoder d;
+    pred_out po = {NULL, &it, mf.src, mf.tgt, task};
+    if (out_path && !(po.f = fopen(out_path, "w"))) {
+        fprintf(stderr, "%s: cannot write --output %s\n", cmd, out_path);
+        rc = 1;
+    } else if (tr_s2s_decoder_init(&d, &mf.m, batch, it.refs.max_src, beam, TR_PRON_MAX_LEN, &err)) {
+        rc = fail(cmd, &err);
+    } else {
+        tr_pron_score sc;
+        double t0 = tr_now_seconds();
+        tr_pron_eval(&d, &mf.m, &it, beam, len_norm, &sc, po.f ? write_pred : NULL, &po);
+        double el = tr_now_seconds() - t0;
+        printf("WER %.2f PER %.2f (%lld %s, beam %d, %.0f per second)\n", tr_pron_wer(&sc), tr_pron_per(&sc),
+               (long long)it.n, task == TR_PRON_G2P ? "words" : "pronunciations", beam,
+               el > 0 ? (double)it.n / el : 0.0);
+        tr_s2s_decoder_free(&d);
+    }
+    if (po.f && fclose(po.f)) {
+        fprintf(stderr, "%s: error writing %s\n", cmd, out_path);
+        rc = 1;
+    }
+    tr_pron_items_free(&it);
+    tr_lexicon_free(&lx);
+    free_model(&mf);
+    return rc;
+}
+
+/* ---------------------------------------------------------------- predict */
+
+typedef struct {
+    int n;
+    int32_t *ids;     /* (B, TR_PRON_MAX_LEN) */
+    const int32_t **src;
+    int *len;
+} pbatch;
+
+/* Decodes and prints the pending inputs. */
+static void flush_batch(pbatch *pb, tr_s2s_decoder *d, const model_file *mf, tr_pron_task task, int beam,
+                        int nbest, float len_norm)
+{
+    if (pb->n == 0)
+        return;
+    const tr_s2s_nbest *o = beam <= 1 ? tr_s2s_greedy(d, &mf->m, pb->src, pb->len, pb->n)
+                                      : tr_s2s_beam(d, &mf->m, pb->src, pb->len, pb->n, beam, len_norm);
+    for (int i = 0; i < pb->n; i++) {
+        int shown = nbest < o->n[i] ? nbest : o->n[i];
+        for (int j = 0; j < shown; j++) {
+            int h = i * o->k + j;
+            const int32_t *y = o->ids + (size_t)h * o->max_len;
+            if (nbest > 1)
+                printf("%d\t%.4f\t", j + 1, o->logp[h]);
+            if (task == TR_PRON_G2P) {
+                print_ids(stdout, mf->src, pb->src[i], pb->len[i], 1);
+                fputs("  ", stdout);
+                print_ids(stdout, mf->tgt, y, o->len[h], 0);
+            } else {
+                print_ids(stdout, mf->tgt, y, o->len[h], 1);
+                fputs("  ", stdout);
+                print_ids(stdout, mf->src, pb->src[i], pb->len[i], 0);
+            }
+            fputc('\n', stdout);
+        }
+    }
+    fflush(stdout);
+    pb->n = 0;
+}
+
+static int cmd_predict(int argc, char **argv, tr_pron_task task)
+{
+    const char *tn = tr_pron_task_name(task);
+    char cmd[64], usage[160], what[512];
+    snprintf(cmd, sizeof cmd, "triad %s predict", tn);
+    snprintf(usage, sizeof usage, "%s --model FILE [options] < INPUT", cmd);
+    snprintf(what, sizeof what,
+             "Reads one %s per line on standard input and prints a CMUdict line (SPELLING  PH1 PH2 ...)\n"
+             "for each; with --nbest N, N lines per input: rank, log-probability, then the line, tab-separated.\n"
+             "Inputs have at most %d %s; empty lines and unknown %s are errors (naming the line).",
+             task == TR_PRON_G2P ? "word (case is ignored)" : "pronunciation (phonemes separated by spaces)",
+             TR_PRON_MAX_LEN, task == TR_PRON_G2P ? "characters" : "phonemes",
+             task == TR_PRON_G2P ? "characters" : "phonemes");
+    const char *model = NULL;
+    int beam = 5, nbest = 1, batch = 64, threads = 1;
+    float len_norm = 0.0f;
+    opt_spec s[] = {
+        {"model", OPT_STR, &model, "checkpoint written by train", 1, 0, 0},
+        {"beam", OPT_INT, &beam, "beam width (1 = greedy)", 1, 1000, 0},
+        {"nbest", OPT_INT, &nbest, "hypotheses printed per input (at most --beam)", 1, 1000, 0},
+        {"len-norm", OPT_FLOAT, &len_norm, "rank hypotheses by logp / (length + 1)^this", 0, 10, 0},
+        {"batch", OPT_INT, &batch, "inputs decoded at once when the input is not a terminal", 1, 100000, 0},
+        {"threads", OPT_INT, &threads, "BLAS threads", 1, 1024, 0},
+    };
+    int r = opts_parse(s, (int)(sizeof s / sizeof s[0]), argc, argv, 1, usage, what);
+    if (r)
+        return r == 1 ? 0 : 2;
+    if (!model) {
+        fprintf(stderr, "%s: --model is required (see --help)\n", cmd);
+        return 2;
+    }
+    if (nbest > beam) {
+        fprintf(stderr, "%s: --nbest %d needs --beam of at least %d\n", cmd, nbest, nbest);
+        return 2;
+    }
+    tr_set_threads(threads);
+    model_file mf;
+    if (load_model(&mf, cmd, task, model))
+        return 1;
+    if (isatty(0))
+        batch = 1;
+    tr_err err;
+    tr_s2s_decoder d;
+    if (tr_s2s_decoder_init(&d, &mf.m, batch, TR_PRON_MAX_LEN, beam, TR_PRON_MAX_LEN, &err)) {
+        free_model(&mf);
+        return fail(cmd, &err);
+    }
+    pbatch pb = {0, tr_xmalloc((size_t)batch * TR_PRON_MAX_LEN * sizeof(int32_t)),
+                 tr_xmalloc((size_t)batch * sizeof(int32_t *)), tr_xmalloc((size_t)batch * sizeof(int))};
+    char *buf = NULL;
+    size_t cap = 0;
+    ssize_t got;
+    int64_t ln = 0;
+    int rc = 0;
+    while (!rc && (got = getline(&buf, &cap, stdin)) >= 0) {
+        ln++;
+        size_t len = (size_t)got;
+        while (len && (buf[len - 1] == '\n' || buf[len - 1] == '\r'))
+            len--;
+        buf[len] = '\0';
+        if (strlen(buf) != len) {
+            tr_err_set(&err, TR_ERR_FORMAT, "<stdin>:%lld: NUL byte in the input", (long long)ln);
+            rc = 1;
+            break;
+        }
+        char *p = buf, *e = buf + len;
+        while (*p == ' ' || *p == '\t')
+            p++;
+        while (e > p && (e[-1] == ' ' || e[-1] == '\t'))
+            e--;
+        *e = '\0';
+        int32_t *ids = pb.ids + (size_t)pb.n * TR_PRON_MAX_LEN;
+        int n;
+        if (!*p) {
+            tr_err_set(&err, TR_ERR_FORMAT, "<stdin>:%lld: empty line (expected a %s)", (long long)ln,
+                       task == TR_PRON_G2P ? "word" : "pronunciation");
+            n = -1;
+        } else if (task == TR_PRON_G2P) {
+            n = tr_pron_spelling_ids(mf.src, p, ids, "<stdin>", ln, &err);
+        } else {
+            n = tr_pron_phoneme_ids(mf.src, p, ids, "<stdin>", ln, &err);
+        }
+        if (n < 0) {
+            rc = 1;
+            break;
+        }
+        pb.src[pb.n] = ids;
+        pb.len[pb.n] = n;
+        if (++pb.n == batch)
+            flush_batch(&pb, &d, &mf, task, beam, nbest, len_norm);
+    }
+    flush_batch(&pb, &d, &mf, task, beam, nbest, len_norm);
+    if (rc)
+        fail(cmd, &err);
+    free(buf);
+    free(pb.ids);
+    free(pb.src);
+    free(pb.len);
+    tr_s2s_decoder_free(&d);
+    free_model(&mf);
+    return rc;
+}
+
+/* ---------------------------------------------------------------- dispatch */
+
+static int g2p_train(int argc, char **argv) { return cmd_train(argc, argv, TR_PRON_G2P); }
+static int g2p_eval(int argc, char **argv) { return cmd_eval(argc, argv, TR_PRON_G2P); }
+static int g2p_predict(int argc, char **argv) { return cmd_predict(argc, argv, TR_PRON_G2P); }
+static int p2g_train(int argc, char **argv) { return cmd_train(argc, argv, TR_PRON_P2G); }
+static int p2g_eval(int argc, char **argv) { return cmd_eval(argc, argv, TR_PRON_P2G); }
+static int p2g_predict(int argc, char **argv) { return cmd_predict(argc, argv, TR_PRON_P2G); }
+
+int tr_cli_g2p(int argc, char **argv)
+{
+    static const tr_cli_command sub[] = {
+        {"train", "train a spelling -> pronunciation model on a CMUdict-format lexicon", g2p_train},
+        {"eval", "WER and PER of a model on a lexicon", g2p_eval},
+        {"predict", "pronunciations of the words read on standard input", g2p_predict},
+    };
+    return tr_cli_dispatch("g2p", sub, (int)(sizeof sub / sizeof sub[0]), argc, argv);
+}
+
+int tr_cli_p2g(int argc, char **argv)
+{
+    static const tr_cli_command sub[] = {
+        {"train", "train a pronunciation -> spelling model on a CMUdict-format lexicon", p2g_train},
+        {"eval", "WER and letter error rate of a model on a lexicon", p2g_eval},
+        {"predict", "spellings of the pronunciations read on standard input", p2g_predict},
+    };
+    return tr_cli_dispatch("p2g", sub, (int)(sizeof sub / sizeof sub[0]), argc, argv);
+}
