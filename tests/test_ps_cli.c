@@ -158,7 +158,7 @@ static void test_dead_worker(void **state)
     expect(ps("--workers 3 --mode ssp:1 --epochs 2 --kill-worker 1 --kill-step 2 --timeout 5 --simulate-delay constant"),
            0, "server 0 declared worker 1 dead");
     assert_non_null(strstr(g_out, "[workers lost]"));
-    expect(ps("--workers 3 --mode bsp --epochs 2 --kill-worker 2 --kill-step 1 --timeout 0.3"), 0,
+    expect(ps("--workers 3 --mode bsp --epochs 2 --kill-worker 2 --kill-step 1 --timeout 1"), 0,
            "server 0 declared worker 2 dead");
 }
 

@@ -153,7 +153,7 @@ static void test_asp_dcasgd_two_servers(void **state)
 static void test_dead_worker_over_mpi(void **state)
 {
     (void)state;
-    int rc = mpi_train(4, "--workers 3 --mode ssp:1 --epochs 2 --kill-worker 2 --kill-step 2 --timeout 1");
+    int rc = mpi_train(4, "--workers 3 --mode ssp:1 --epochs 2 --kill-worker 2 --kill-step 2 --timeout 2");
     if (rc)
         fail_msg("mpiexec: exit %d\n%s", rc, g_out);
     assert_non_null(strstr(g_out, "server 0 declared worker 2 dead"));

@@ -69,9 +69,17 @@
  *
  * Threads, memory, determinism. Everything is allocated when a run is set
  * up; a training step copies into buffers planned for the largest message.
- * The simulator is one thread and bit-reproducible for a seed; the
- * in-process and MPI transports are reproducible in bsp and ma modes (the
- * order of asynchronous pushes depends on timing).
+ * The simulator is one thread and bit-reproducible for a seed. In process
+ * and over MPI, bsp and ma give the simulator's results up to the rounding
+ * of a sum of M gradients (or copies) in double, taken in arrival order
+ * (exactly for M = 2); asp and ssp depend on timing, as they should.
+ *
+ * Roles. Worker 0 also evaluates: when a pull shows that the servers' push
+ * count has passed an evaluation point, it evaluates the weights it has
+ * just pulled (the servers' at that moment: exactly a round's end in bsp).
+ * The final snapshot, evaluation and checkpoint are taken by the main
+ * thread (in process), by the simulator, or by worker 0's rank (MPI) once
+ * every worker has finished or died.
  */
 #ifndef TRIAD_PS_H
 #define TRIAD_PS_H
@@ -330,7 +338,8 @@ typedef struct {
     int64_t batch_samples;        /* examples per mini-batch (nominal) */
     const tr_meta *meta;          /* extra checkpoint metadata (e.g. the config) */
     int nmeta;
-    /* a new replica whose parameter set goes to *ps; NULL and err on failure */
+    /* a new replica, with the initial values, whose parameter set goes to
+     * *ps; NULL and err on failure */
     void *(*replica_new)(void *ctx, tr_params **ps, tr_err *err);
     void (*replica_free)(void *ctx, void *rep);
     /* worker w of M's share of the data, positioned at the start of epoch */
@@ -468,11 +477,13 @@ typedef struct {
 typedef void (*tr_ps_report_fn)(void *ctx, const tr_ps_report *r);
 
 /* Trains task under o and reports through fn (each MPI rank reports what it
- * sees: worker 0's rank the evaluations, servers the dead workers). final
- * (may be NULL) receives the last report. *stop becoming non-zero (a signal)
- * ends training early; the checkpoint is still written. MPI: call between
- * tr_ps_mpi_init and tr_ps_mpi_finalize; every rank calls it with the same
- * options. */
+ * sees: worker 0's rank the evaluations, servers the dead workers; fn is
+ * called from worker threads, one call at a time). final (may be NULL)
+ * receives the last evaluation (final->final is 0 on ranks that evaluate
+ * nothing). *stop (may be NULL) becoming non-zero, as from a signal handler,
+ * or o->max_seconds passing ends training early: the last evaluation and
+ * the checkpoint are still made. MPI: call between tr_ps_mpi_init and
+ * tr_ps_mpi_finalize; every rank calls it with the same options. */
 tr_status tr_ps_train(const tr_ps_task *task, const tr_ps_train_opts *o,
                       volatile sig_atomic_t *stop, tr_ps_report_fn fn,
                       void *ctx, tr_ps_report *final, tr_err *err);

@@ -12,6 +12,8 @@
 
 #include "triad/ps.h"
 
+#include <stdatomic.h>
+
 #define PS_MAGIC 0x31535054u /* "TPS1" little-endian */
 
 enum {
@@ -111,7 +113,7 @@ typedef struct {
     tr_st_file *resume;     /* the checkpoint resumed, or NULL */
     tr_ps_stats base;       /* its counters (zero on a fresh start) */
     volatile sig_atomic_t *stop;
-    volatile int abort;     /* a worker failed: everyone stops */
+    atomic_int abort;       /* a worker failed: everyone stops (threads) */
     tr_ps_report_fn fn;
     void *ctx;
     void *report_mu;        /* pthread_mutex_t * around fn (inproc) or NULL */
