@@ -8,6 +8,7 @@
  * the pronunciation lexicon reader and its bad-input paths; the g2p/p2g
  * commands end to end. */
 #include "harness.h"
+#include "triad/io.h"
 #include "triad/seq2seq.h"
 
 #include <math.h>
@@ -643,6 +644,98 @@ static void test_pron_items_and_pairs(void **state)
     tr_lexicon_free(&lx);
 }
 
+/* ------------------------------------------------------------ PyTorch golden */
+
+static const tr_tensor *golden_get(const tr_st_file *f, const char *name)
+{
+    const tr_tensor *t = tr_st_get(f, name);
+    if (!t)
+        fail_msg("golden fixture lacks %s", name);
+    return t;
+}
+
+/* The model, the batch, the per-sequence NLL, the weighted loss, every
+ * gradient and greedy decoding against scripts/make_seq2seq_golden.py. */
+static void check_golden(const char *file)
+{
+    char path[512];
+    th_fixture(path, sizeof path, file);
+    tr_st_file *f = NULL;
+    tr_err err;
+    assert_int_equal(tr_st_open(&f, path, &err), TR_OK);
+    tr_s2s_config cfg;
+    assert_int_equal(tr_s2s_config_from_json(&cfg, tr_st_meta(f, "triad.config"), path, &err), TR_OK);
+    tr_s2s m;
+    assert_int_equal(tr_s2s_init(&m, &cfg, &err), TR_OK);
+    for (int i = 0; i < m.params.n; i++) {
+        const tr_tensor *t = golden_get(f, m.params.p[i].name);
+        assert_int_equal(t->size, m.params.p[i].value.size);
+        memcpy(m.params.p[i].value.data, t->data, sizeof(float) * (size_t)t->size);
+    }
+    const tr_tensor *src = golden_get(f, "batch.src"), *sl = golden_get(f, "batch.src_len");
+    const tr_tensor *tgt = golden_get(f, "batch.tgt"), *tl = golden_get(f, "batch.tgt_len");
+    const tr_tensor *w = golden_get(f, "batch.weight"), *nll = golden_get(f, "expected.nll");
+    const int S = (int)src->shape[0], B = (int)src->shape[1], W = (int)tgt->shape[1];
+    int32_t sids[8][8], tids[8][8];
+    const int32_t *sp[8], *tp[8];
+    int slen[8], tlen[8];
+    assert_true(B <= 8 && S <= 8 && W <= 8);
+    for (int b = 0; b < B; b++) {
+        slen[b] = (int)sl->data[b];
+        tlen[b] = (int)tl->data[b];
+        for (int t = 0; t < slen[b]; t++)
+            sids[b][t] = (int32_t)src->data[t * B + b];
+        for (int t = 0; t < tlen[b]; t++)
+            tids[b][t] = (int32_t)tgt->data[b * W + t];
+        sp[b] = sids[b];
+        tp[b] = tids[b];
+    }
+    tr_s2s_state s;
+    assert_int_equal(tr_s2s_state_init(&s, &m, B, S, W + 1, 1, 1, &err), TR_OK);
+    tr_s2s_set_batch(&s, &m, sp, slen, tp, tlen, w->data, B);
+    double loss = tr_s2s_forward(&s, &m, 0);
+    double want = golden_get(f, "expected.loss")->data[0];
+    assert_true(fabs(loss - want) < 1e-5 * (1 + fabs(want)));
+    for (int b = 0; b < B; b++)
+        assert_true(fabs(s.nll[b] - nll->data[b]) < 1e-5 * (1 + nll->data[b]));
+    tr_params_zero_grad(&m.params);
+    tr_s2s_backward(&s, &m, 1.0f);
+    char name[96];
+    for (int i = 0; i < m.params.n; i++) {
+        snprintf(name, sizeof name, "grad.%s", m.params.p[i].name);
+        const tr_tensor *g = golden_get(f, name);
+        for (int64_t k = 0; k < g->size; k++) {
+            double a = m.params.p[i].grad.data[k], e = g->data[k];
+            if (fabs(a - e) > 1e-5 + 1e-4 * fabs(e))
+                fail_msg("%s: %s[%lld] is %.8g, PyTorch says %.8g", file, name, (long long)k, a, e);
+        }
+    }
+    /* greedy decoding */
+    const tr_tensor *gi = golden_get(f, "expected.greedy_ids"), *gl = golden_get(f, "expected.greedy_len");
+    const tr_tensor *gp = golden_get(f, "expected.greedy_logp");
+    const int L = (int)gi->shape[1];
+    tr_s2s_decoder d;
+    assert_int_equal(tr_s2s_decoder_init(&d, &m, B, S, 2, L, &err), TR_OK);
+    const tr_s2s_nbest *o = tr_s2s_greedy(&d, &m, sp, slen, B);
+    for (int b = 0; b < B; b++) {
+        assert_int_equal(o->len[b * o->k], (int)gl->data[b]);
+        for (int t = 0; t < o->len[b * o->k]; t++)
+            assert_int_equal(o->ids[(size_t)b * o->k * L + t], (int)gi->data[b * L + t]);
+        assert_true(fabs(o->logp[b * o->k] - gp->data[b]) < 1e-4 * (1 + fabs(gp->data[b])));
+    }
+    tr_s2s_decoder_free(&d);
+    tr_s2s_state_free(&s);
+    tr_s2s_free(&m);
+    tr_st_close(f);
+}
+
+static void test_golden_pytorch(void **state)
+{
+    (void)state;
+    check_golden("golden/seq2seq_tiny.safetensors");
+    check_golden("golden/seq2seq_dot.safetensors");
+}
+
 /* ------------------------------------------------------------ the commands */
 
 #define OUTSZ (1 << 16)
@@ -910,6 +1003,7 @@ int main(void)
         cmocka_unit_test(test_checkpoint_roundtrip),
         cmocka_unit_test(test_lexicon_reader),
         cmocka_unit_test(test_pron_items_and_pairs),
+        cmocka_unit_test(test_golden_pytorch),
     };
     const struct CMUnitTest cli[] = {
         cmocka_unit_test(test_cli_g2p_learns),
