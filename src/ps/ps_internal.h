@@ -72,8 +72,6 @@ static inline size_t ps_rows_bytes(int ntables, int64_t nids)
  * recorded as waiting, exactly as for a deferred pull (the simulator asks
  * before it sends, so that it never has a request deferred). */
 int ps_server_pull_ready(tr_ps_server *s, int worker, double now);
-/* The shard's rows of table t: [lo, hi). */
-void ps_server_rows(const tr_ps_server *s, int t, int64_t *lo, int64_t *hi);
 
 /* The simulator lets one client speak for every logical worker in turn. */
 void ps_client_set_worker(tr_ps_client *c, int worker);

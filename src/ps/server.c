@@ -166,13 +166,6 @@ const tr_ps_stats *tr_ps_server_stats(const tr_ps_server *s)
     return &s->st;
 }
 
-void ps_server_rows(const tr_ps_server *s, int t, int64_t *lo, int64_t *hi)
-{
-    TR_ASSERT(t >= 0 && t < s->T);
-    *lo = s->lo[t];
-    *hi = s->hi[t];
-}
-
 size_t tr_ps_msg_cap(const tr_ps_layout *l, int with_state)
 {
     int64_t rows = 0, floats = 0;
