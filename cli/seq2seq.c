@@ -176,10 +176,10 @@ static void on_progress(void *ctx, const tr_s2s_progress *p)
         return;
     g->last = p->elapsed;
     double frac = p->epoch_total > 0 ? (double)p->epoch_pairs / (double)p->epoch_total : 0.0;
-    double pairs_per_s = p->elapsed > 0 ? (double)p->epoch_pairs / p->elapsed : 0.0;
-    double left = pairs_per_s > 0 ? (double)(p->epoch_total - p->epoch_pairs) / pairs_per_s +
-                                        (double)(p->epochs - p->epoch - 1) * (double)p->epoch_total / pairs_per_s
-                                  : -1;
+    double rate = p->pairs_per_s; /* the ETA ignores dev evaluations and early stopping */
+    double left = rate > 0 ? (double)(p->epoch_total - p->epoch_pairs) / rate +
+                                 (double)(p->epochs - p->epoch - 1) * (double)p->epoch_total / rate
+                           : -1;
     char eta[32];
     format_duration(eta, sizeof eta, left);
     fprintf(stderr, "%sepoch %d/%d %5.1f%% | loss %.4f | %.0f tok/s | lr %g | |g| %.2f | ETA %s%s",
@@ -425,26 +425,38 @@ typedef struct {
     const tr_pron_items *it;
     const tr_vocab *src, *tgt;
     tr_pron_task task;
+    int32_t *hyp;   /* (items, TR_PRON_MAX_LEN) best hypotheses, kept to be written in file order */
+    int *len;       /* (items) */
 } pred_out;
 
-/* Writes one prediction as a CMUdict line: spelling, two spaces, phonemes. */
-static void write_pred(void *ctx, int64_t item, const int32_t *hyp, int len, double logp)
+static void keep_pred(void *ctx, int64_t item, const int32_t *hyp, int len, double logp)
 {
     (void)logp;
     pred_out *p = ctx;
-    int64_t j = p->it->first[item];
-    const int32_t *src = p->it->refs.src + p->it->refs.src_off[j];
-    int ns = (int)(p->it->refs.src_off[j + 1] - p->it->refs.src_off[j]);
-    if (p->task == TR_PRON_G2P) {
-        print_ids(p->f, p->src, src, ns, 1);
-        fputs("  ", p->f);
-        print_ids(p->f, p->tgt, hyp, len, 0);
-    } else {
-        print_ids(p->f, p->tgt, hyp, len, 1);
-        fputs("  ", p->f);
-        print_ids(p->f, p->src, src, ns, 0);
+    TR_ASSERT(len <= TR_PRON_MAX_LEN);
+    memcpy(p->hyp + (size_t)item * TR_PRON_MAX_LEN, hyp, (size_t)len * sizeof(int32_t));
+    p->len[item] = len;
+}
+
+/* Writes the predictions as CMUdict lines (spelling, two spaces, phonemes), in file order. */
+static void write_preds(const pred_out *p)
+{
+    for (int64_t item = 0; item < p->it->n; item++) {
+        int64_t j = p->it->first[item];
+        const int32_t *src = p->it->refs.src + p->it->refs.src_off[j];
+        const int32_t *hyp = p->hyp + (size_t)item * TR_PRON_MAX_LEN;
+        int ns = (int)(p->it->refs.src_off[j + 1] - p->it->refs.src_off[j]);
+        if (p->task == TR_PRON_G2P) {
+            print_ids(p->f, p->src, src, ns, 1);
+            fputs("  ", p->f);
+            print_ids(p->f, p->tgt, hyp, p->len[item], 0);
+        } else {
+            print_ids(p->f, p->tgt, hyp, p->len[item], 1);
+            fputs("  ", p->f);
+            print_ids(p->f, p->src, src, ns, 0);
+        }
+        fputc('\n', p->f);
     }
-    fputc('\n', p->f);
 }
 
 static int cmd_eval(int argc, char **argv, tr_pron_task task)
@@ -489,7 +501,7 @@ static int cmd_eval(int argc, char **argv, tr_pron_task task)
     }
     tr_err err;
     tr_s2s_decoder d;
-    pred_out po = {NULL, &it, mf.src, mf.tgt, task};
+    pred_out po = {NULL, &it, mf.src, mf.tgt, task, NULL, NULL};
     if (out_path && !(po.f = fopen(out_path, "w"))) {
         fprintf(stderr, "%s: cannot write --output %s\n", cmd, out_path);
         rc = 1;
@@ -498,8 +510,16 @@ static int cmd_eval(int argc, char **argv, tr_pron_task task)
     } else {
         tr_pron_score sc;
         double t0 = tr_now_seconds();
-        tr_pron_eval(&d, &mf.m, &it, beam, len_norm, &sc, po.f ? write_pred : NULL, &po);
+        if (po.f) {
+            po.hyp = tr_xmalloc((size_t)it.n * TR_PRON_MAX_LEN * sizeof(int32_t));
+            po.len = tr_xmalloc((size_t)it.n * sizeof(int));
+        }
+        tr_pron_eval(&d, &mf.m, &it, beam, len_norm, &sc, po.f ? keep_pred : NULL, &po);
         double el = tr_now_seconds() - t0;
+        if (po.f)
+            write_preds(&po);
+        free(po.hyp);
+        free(po.len);
         printf("WER %.2f PER %.2f (%lld %s, beam %d, %.0f per second)\n", tr_pron_wer(&sc), tr_pron_per(&sc),
                (long long)it.n, task == TR_PRON_G2P ? "words" : "pronunciations", beam,
                el > 0 ? (double)it.n / el : 0.0);

@@ -250,7 +250,9 @@ typedef struct {
 
 /* A decoder for batches of up to B inputs of up to S tokens, beams of up to
  * k and outputs of up to max_len tokens (a hypothesis that reaches max_len
- * tokens is ended with <eos>). Allocates everything once. */
+ * tokens is ended with <eos>). Allocates everything once. Inputs whose
+ * search has ended are compacted out of the lanes, so a step costs only
+ * what is still being decoded. */
 typedef struct {
     int B, S, k, max_len;
     tr_s2s_state enc;    /* the encoder's activations (B, S) */
@@ -272,7 +274,9 @@ typedef struct {
     double *beam_logp, *new_logp; /* (N) */
     int *parent;         /* (N) */
     int32_t *prefix[2];  /* (N, max_len) ping-pong */
-    int *alive;          /* (B) */
+    int *alive;          /* (B) alive prefixes of the input at each position */
+    int *act;            /* (B) the input at each position (finished inputs are compacted out) */
+    int *keep;           /* (N) lanes kept by a compaction */
     double *cand_s;      /* (k) top candidates of one input: score, */
     int *cand_i;         /* (k) lane * Vt + token */
 } tr_s2s_decoder;
@@ -360,6 +364,7 @@ typedef struct {
     int64_t epoch_pairs, epoch_total;  /* pairs done this epoch, and in all */
     double loss;             /* mean NLL per target token since the epoch (or resume) began */
     double tokens_per_s;     /* target tokens per second in this run */
+    double pairs_per_s;      /* sequence pairs per second in this run */
     double elapsed;          /* seconds in this run */
     double lr, grad_norm;
     int validated;           /* an end-of-epoch report: */
@@ -456,9 +461,9 @@ tr_status tr_pron_items_build(tr_pron_items *it, const tr_lexicon *lx,
                               const tr_vocab *phonemes, tr_err *err);
 void tr_pron_items_free(tr_pron_items *it);
 
-/* Decodes every item (batches of d->B, beam 1 = greedy) and accumulates
- * WER/PER against its references (metrics.h). on_item (may be NULL) sees
- * each item's best hypothesis in order. */
+/* Decodes every item (beam 1 = greedy) in batches of d->B items of similar
+ * source length; on_item (may be NULL) sees each item's best hypothesis
+ * with the item's index, in no particular order. */
 void tr_pron_decode_items(tr_s2s_decoder *d, const tr_s2s *m,
                           const tr_pron_items *it, int beam, float len_norm,
                           void (*on_item)(void *ctx, int64_t item,

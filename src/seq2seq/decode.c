@@ -51,6 +51,8 @@ static void decoder_declare(tr_s2s_decoder *d, const tr_s2s *m, tr_arena *a)
     d->new_logp = tr_arena_bytes(a, N * sizeof(double));
     d->parent = tr_arena_bytes(a, N * sizeof(int));
     d->alive = tr_arena_bytes(a, (size_t)d->B * sizeof(int));
+    d->act = tr_arena_bytes(a, (size_t)d->B * sizeof(int));
+    d->keep = tr_arena_bytes(a, N * sizeof(int));
     d->cand_s = tr_arena_bytes(a, (size_t)d->k * sizeof(double));
     d->cand_i = tr_arena_bytes(a, (size_t)d->k * sizeof(int));
 }
@@ -135,21 +137,73 @@ static double token_logp(const tr_s2s_decoder *d, int V, int lane, int v)
     return ((double)d->logits[(size_t)lane * V + v] - d->row_max[lane]) - d->row_lsum[lane];
 }
 
-/* The initial decoder state of lane i*K + j: input i's bridge state, zero
- * cell and zero fed attention output. */
-static void init_lanes(tr_s2s_decoder *d, const tr_s2s *m, int b, int K)
+/* Encodes the b sources and lays out K lanes per input (lane i*K + j): the
+ * memory and keys copied per lane (S, N, .), the source lengths, the
+ * bridge state in h, zero cell and fed attention output, <eos> as input. */
+static void setup_lanes(tr_s2s_decoder *d, const tr_s2s *m, const int32_t *const *src,
+                        const int *src_len, int b, int K)
 {
-    const int Hd = m->cfg.dec_hidden;
+    const tr_s2s_config *c = &m->cfg;
+    const int Hd = c->dec_hidden, C = 2 * c->hidden, N = b * K;
     const size_t row = (size_t)Hd * sizeof(float);
-    for (int l = 0; l < m->cfg.dec_layers; l++)
+    tr_s2s_set_batch(&d->enc, m, src, src_len, NULL, NULL, NULL, b);
+    tr_s2s_encode(&d->enc, m, 0);
+    const float *top = d->enc.enc_out[c->enc_layers - 1];
+    for (int t = 0; t < d->enc.s; t++)
+        for (int i = 0; i < b; i++)
+            for (int j = 0; j < K; j++) {
+                size_t dst = (size_t)t * N + (size_t)i * K + j, srow = (size_t)t * b + i;
+                memcpy(d->mem + dst * C, top + srow * C, (size_t)C * sizeof(float));
+                if (m->att_in)
+                    memcpy(d->keys + dst * Hd, d->enc.keys + srow * Hd, row);
+            }
+    for (int l = 0; l < c->dec_layers; l++)
         for (int i = 0; i < b; i++)
             for (int j = 0; j < K; j++) {
                 memcpy(d->h[0][l] + ((size_t)i * K + j) * Hd, d->enc.dec_h0[l] + (size_t)i * Hd, row);
                 memset(d->c[0][l] + ((size_t)i * K + j) * Hd, 0, row);
             }
-    memset(d->feed[0], 0, (size_t)b * K * row);
-    for (int n = 0; n < b * K; n++)
+    memset(d->feed[0], 0, (size_t)N * row);
+    for (int n = 0; n < N; n++) {
         d->tok[n] = TR_EOS_ID;
+        d->len[n] = src_len[n / K];
+    }
+    for (int i = 0; i < b; i++)
+        d->act[i] = i;
+}
+
+/* Keeps lanes keep[0..n2-1] (increasing) of N: lane keep[q] becomes lane q in
+ * the memory and keys (whose lane stride becomes n2), the lengths and the
+ * per-lane state (state buffer cur, prefixes pf). Every source index is >=
+ * its destination, so the moves are done in place, front to back. */
+static void compact_lanes(tr_s2s_decoder *d, const tr_s2s *m, int N, int n2, int cur, int pf)
+{
+    const tr_s2s_config *c = &m->cfg;
+    const int Hd = c->dec_hidden, C = 2 * c->hidden, L = d->max_len;
+    const size_t row = (size_t)Hd * sizeof(float);
+    for (int t = 0; t < d->enc.s; t++)
+        for (int q = 0; q < n2; q++) {
+            size_t src = (size_t)t * N + d->keep[q], dst = (size_t)t * n2 + q;
+            if (src == dst)
+                continue;
+            memmove(d->mem + dst * C, d->mem + src * C, (size_t)C * sizeof(float));
+            if (m->att_in)
+                memmove(d->keys + dst * Hd, d->keys + src * Hd, row);
+        }
+    for (int q = 0; q < n2; q++) {
+        const int p = d->keep[q];
+        if (p == q)
+            continue;
+        for (int l = 0; l < c->dec_layers; l++) {
+            memcpy(d->h[cur][l] + (size_t)q * Hd, d->h[cur][l] + (size_t)p * Hd, row);
+            memcpy(d->c[cur][l] + (size_t)q * Hd, d->c[cur][l] + (size_t)p * Hd, row);
+        }
+        memcpy(d->feed[cur] + (size_t)q * Hd, d->feed[cur] + (size_t)p * Hd, row);
+        memcpy(d->prefix[pf] + (size_t)q * L, d->prefix[pf] + (size_t)p * L, (size_t)L * sizeof(int32_t));
+        d->tok[q] = d->tok[p];
+        d->beam_logp[q] = d->beam_logp[p];
+        d->len[q] = d->len[p];
+    }
 }
 
 const tr_s2s_nbest *tr_s2s_greedy(tr_s2s_decoder *d, const tr_s2s *m,
@@ -159,46 +213,44 @@ const tr_s2s_nbest *tr_s2s_greedy(tr_s2s_decoder *d, const tr_s2s *m,
     const tr_s2s_config *c = &m->cfg;
     const int V = c->tgt_vocab, L = d->max_len, k = d->k;
     TR_ASSERT(b >= 1 && b <= d->B);
-    tr_s2s_set_batch(&d->enc, m, src, src_len, NULL, NULL, NULL, b);
-    tr_s2s_encode(&d->enc, m, 0);
-    const float *mem = d->enc.enc_out[c->enc_layers - 1];
-    const float *keys = m->att_in ? d->enc.keys : mem;
+    setup_lanes(d, m, src, src_len, b, 1);
+    const float *keys = m->att_in ? d->keys : d->mem;
     tr_s2s_nbest *o = &d->out;
-    init_lanes(d, m, b, 1);
     for (int i = 0; i < b; i++) {
         o->n[i] = 1;
-        o->len[i * k] = -1; /* not finished */
         o->logp[i * k] = 0.0;
     }
-    int cur = 0;
-    for (int step = 0; step <= L; step++) {
-        infer_step(d, m, b, d->enc.s, mem, keys, d->enc.src_len, cur);
+    int cur = 0, N = b;
+    for (int step = 0; step <= L && N > 0; step++) {
+        infer_step(d, m, N, d->enc.s, d->mem, keys, d->len, cur);
         cur = 1 - cur;
-        int open = 0;
-        for (int i = 0; i < b; i++) {
-            const int h = i * k;
-            if (o->len[h] >= 0)
-                continue;
+        int n2 = 0;
+        for (int p = 0; p < N; p++) {
+            const int h = d->act[p] * k;
             int32_t best = TR_EOS_ID;
             if (step < L) {
-                const float *z = d->logits + (size_t)i * V;
+                const float *z = d->logits + (size_t)p * V;
                 best = 0;
                 for (int v = 1; v < V; v++)
                     if (z[v] > z[best])
                         best = v;
             }
-            o->logp[h] += token_logp(d, V, i, best);
+            o->logp[h] += token_logp(d, V, p, best);
+            d->tok[p] = best;
             if (best == TR_EOS_ID) {
                 o->len[h] = step;
                 o->score[h] = o->logp[h];
             } else {
                 o->ids[(size_t)h * L + step] = best;
-                open = 1;
+                d->keep[n2++] = p;
             }
-            d->tok[i] = best;
         }
-        if (!open)
-            break;
+        if (n2 < N) {
+            for (int q = 0; q < n2; q++)
+                d->act[q] = d->act[d->keep[q]];
+            compact_lanes(d, m, N, n2, cur, 0);
+        }
+        N = n2;
     }
     return o;
 }
@@ -226,48 +278,27 @@ const tr_s2s_nbest *tr_s2s_beam(tr_s2s_decoder *d, const tr_s2s *m,
                                 int b, int beam, float len_norm)
 {
     const tr_s2s_config *c = &m->cfg;
-    const int V = c->tgt_vocab, L = d->max_len, k = d->k, K = beam, N = b * beam;
-    const int Hd = c->dec_hidden, C = 2 * c->hidden;
+    const int V = c->tgt_vocab, L = d->max_len, k = d->k, K = beam;
+    const int Hd = c->dec_hidden;
     TR_ASSERT(b >= 1 && b <= d->B && beam >= 1 && beam <= d->k && len_norm >= 0.0f);
-    tr_s2s_set_batch(&d->enc, m, src, src_len, NULL, NULL, NULL, b);
-    tr_s2s_encode(&d->enc, m, 0);
-    const int S = d->enc.s;
-    const float *top = d->enc.enc_out[c->enc_layers - 1];
-    /* the memory and keys of input i copied to its K lanes: (S, N, .) */
-    for (int t = 0; t < S; t++)
-        for (int i = 0; i < b; i++)
-            for (int j = 0; j < K; j++) {
-                size_t dst = (size_t)t * N + (size_t)i * K + j, srow = (size_t)t * b + i;
-                memcpy(d->mem + dst * C, top + srow * C, (size_t)C * sizeof(float));
-                if (m->att_in)
-                    memcpy(d->keys + dst * Hd, d->enc.keys + srow * Hd, (size_t)Hd * sizeof(float));
-            }
+    setup_lanes(d, m, src, src_len, b, K);
     const float *keys = m->att_in ? d->keys : d->mem;
-    for (int i = 0; i < b; i++)
-        for (int j = 0; j < K; j++)
-            d->len[i * K + j] = src_len[i];
-    init_lanes(d, m, b, K);
     tr_s2s_nbest *o = &d->out;
     for (int i = 0; i < b; i++) {
         o->n[i] = 0;
         d->alive[i] = 1;
         d->beam_logp[i * K] = 0.0;
     }
-    int pf = 0;
-    for (int step = 0; step <= L; step++) {
-        int any = 0;
-        for (int i = 0; i < b; i++)
-            any |= d->alive[i] > 0;
-        if (!any)
-            break;
-        infer_step(d, m, N, S, d->mem, keys, d->len, 0);
-        for (int i = 0; i < b; i++) {
-            if (d->alive[i] == 0)
-                continue;
-            const int slots = K - o->n[i];
+    /* positions p < na hold the inputs still searching, act[p], with lanes p*K .. p*K+K-1 */
+    int pf = 0, na = b;
+    for (int step = 0; step <= L && na > 0; step++) {
+        const int N = na * K;
+        infer_step(d, m, N, d->enc.s, d->mem, keys, d->len, 0);
+        for (int p = 0; p < na; p++) {
+            const int i = d->act[p], slots = K - o->n[i];
             int nc = 0;
-            for (int j = 0; j < d->alive[i]; j++) {
-                const int lane = i * K + j;
+            for (int j = 0; j < d->alive[p]; j++) {
+                const int lane = p * K + j;
                 const double base = d->beam_logp[lane];
                 if (step == L) {
                     cand_insert(d->cand_s, d->cand_i, &nc, slots, base + token_logp(d, V, lane, TR_EOS_ID),
@@ -277,7 +308,7 @@ const tr_s2s_nbest *tr_s2s_beam(tr_s2s_decoder *d, const tr_s2s *m,
                 for (int v = 0; v < V; v++)
                     cand_insert(d->cand_s, d->cand_i, &nc, slots, base + token_logp(d, V, lane, v), lane * V + v);
             }
-            int na = 0;
+            int alive = 0;
             for (int q = 0; q < nc; q++) {
                 const int lane = d->cand_i[q] / V, v = d->cand_i[q] % V;
                 const int32_t *pre = d->prefix[pf] + (size_t)lane * L;
@@ -288,7 +319,7 @@ const tr_s2s_nbest *tr_s2s_beam(tr_s2s_decoder *d, const tr_s2s *m,
                     o->logp[h] = d->cand_s[q];
                     o->score[h] = len_norm > 0.0f ? d->cand_s[q] / pow(step + 1.0, len_norm) : d->cand_s[q];
                 } else {
-                    const int a = i * K + na++;
+                    const int a = p * K + alive++;
                     int32_t *np = d->prefix[1 - pf] + (size_t)a * L;
                     memcpy(np, pre, (size_t)step * sizeof(int32_t));
                     np[step] = v;
@@ -297,20 +328,34 @@ const tr_s2s_nbest *tr_s2s_beam(tr_s2s_decoder *d, const tr_s2s *m,
                     d->tok[a] = v;
                 }
             }
-            d->alive[i] = na;
+            d->alive[p] = alive;
         }
         /* the surviving prefixes take their parents' decoder state */
-        for (int i = 0; i < b; i++)
-            for (int a = i * K; a < i * K + d->alive[i]; a++) {
-                const size_t p = (size_t)d->parent[a], row = (size_t)Hd * sizeof(float);
+        const size_t row = (size_t)Hd * sizeof(float);
+        for (int p = 0; p < na; p++)
+            for (int a = p * K; a < p * K + d->alive[p]; a++) {
+                const size_t par = (size_t)d->parent[a];
                 for (int l = 0; l < c->dec_layers; l++) {
-                    memcpy(d->h[0][l] + (size_t)a * Hd, d->h[1][l] + p * Hd, row);
-                    memcpy(d->c[0][l] + (size_t)a * Hd, d->c[1][l] + p * Hd, row);
+                    memcpy(d->h[0][l] + (size_t)a * Hd, d->h[1][l] + par * Hd, row);
+                    memcpy(d->c[0][l] + (size_t)a * Hd, d->c[1][l] + par * Hd, row);
                 }
-                memcpy(d->feed[0] + (size_t)a * Hd, d->feed[1] + p * Hd, row);
+                memcpy(d->feed[0] + (size_t)a * Hd, d->feed[1] + par * Hd, row);
                 d->beam_logp[a] = d->new_logp[a];
             }
         pf = 1 - pf;
+        /* inputs whose search ended leave the lanes */
+        int n2 = 0;
+        for (int p = 0; p < na; p++)
+            if (d->alive[p] > 0) {
+                for (int j = 0; j < K; j++)
+                    d->keep[n2 * K + j] = p * K + j;
+                d->act[n2] = d->act[p];
+                d->alive[n2] = d->alive[p];
+                n2++;
+            }
+        if (n2 < na)
+            compact_lanes(d, m, N, n2 * K, 0, pf);
+        na = n2;
     }
     /* rank each input's hypotheses by score (stable: earlier finished first on ties) */
     for (int i = 0; i < b; i++) {

@@ -486,7 +486,7 @@ tr_status tr_s2s_train(tr_s2s *m, const tr_s2s_data *pairs,
     p.epochs = opts->epochs;
     p.epoch_total = n;
     const double t0 = tr_now_seconds(), seconds_before = t.train_seconds;
-    int64_t run_tokens = 0;
+    int64_t run_tokens = 0, run_pairs = 0;
     while (t.epoch < opts->epochs) {
         if (!t.in_epoch) {
             epoch_batches(&t, t.epoch);
@@ -524,12 +524,14 @@ tr_status tr_s2s_train(tr_s2s *m, const tr_s2s_data *pairs,
             t.epoch_tok += tokens;
             t.epoch_pairs += t.st.b;
             run_tokens += tokens;
+            run_pairs += t.st.b;
             el = tr_now_seconds() - t0;
             p.step = t.step;
             p.epoch_pairs = t.epoch_pairs;
             p.loss = t.epoch_nll / (double)t.epoch_tok;
             p.elapsed = el;
             p.tokens_per_s = el > 0 ? (double)run_tokens / el : 0.0;
+            p.pairs_per_s = el > 0 ? (double)run_pairs / el : 0.0;
             p.lr = t.opt.cfg.lr;
             p.grad_norm = norm;
             p.validated = 0;
