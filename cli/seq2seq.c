@@ -467,8 +467,9 @@ static int cmd_eval(int argc, char **argv, tr_pron_task task)
     snprintf(usage, sizeof usage, "%s --model FILE --data FILE [options]", cmd);
     snprintf(what, sizeof what,
              "Decodes every %s of a CMUdict-format lexicon and prints WER and PER: an output is right if it\n"
-             "equals any of its references; PER is the edit distance to the closest reference.",
-             task == TR_PRON_G2P ? "word" : "pronunciation");
+             "equals any of its references; PER is the edit distance to the closest reference per %s.",
+             task == TR_PRON_G2P ? "word" : "pronunciation",
+             task == TR_PRON_G2P ? "reference phoneme" : "reference letter (a letter error rate)");
     const char *model = NULL, *data = NULL, *out_path = NULL;
     int beam = 5, batch = 256, threads = 1;
     float len_norm = 0.0f;
@@ -582,8 +583,9 @@ static int cmd_predict(int argc, char **argv, tr_pron_task task)
     snprintf(cmd, sizeof cmd, "triad %s predict", tn);
     snprintf(usage, sizeof usage, "%s --model FILE [options] < INPUT", cmd);
     snprintf(what, sizeof what,
-             "Reads one %s per line on standard input and prints a CMUdict line (SPELLING  PH1 PH2 ...)\n"
-             "for each; with --nbest N, N lines per input: rank, log-probability, then the line, tab-separated.\n"
+             "Reads one %s per line on standard input\n"
+             "and prints a CMUdict line (SPELLING  PH1 PH2 ...) for each; with --nbest N, N lines per input:\n"
+             "rank, log-probability, then the line, tab-separated.\n"
              "Inputs have at most %d %s; empty lines and unknown %s are errors (naming the line).",
              task == TR_PRON_G2P ? "word (case is ignored)" : "pronunciation (phonemes separated by spaces)",
              TR_PRON_MAX_LEN, task == TR_PRON_G2P ? "characters" : "phonemes",

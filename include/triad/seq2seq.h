@@ -353,7 +353,7 @@ typedef struct {
 } tr_s2s_train_opts;
 
 /* The dev score after each epoch (lower is better, e.g. WER); note receives
- * a one-line report. */
+ * a one-line report. Required by tr_s2s_train. */
 typedef tr_status (*tr_s2s_validate_fn)(void *ctx, const tr_s2s *m,
                                         double *score, char *note, size_t n,
                                         tr_err *err);

@@ -445,6 +445,7 @@ tr_status tr_s2s_train(tr_s2s *m, const tr_s2s_data *pairs,
                        volatile sig_atomic_t *stop, tr_s2s_progress_fn fn,
                        void *ctx, int *stopped, tr_err *err)
 {
+    TR_ASSERT(m && pairs && opts && validate && stopped);
     trainer t;
     memset(&t, 0, sizeof t);
     t.o = opts;
