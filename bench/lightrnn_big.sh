@@ -5,7 +5,8 @@
 #   1. training throughput of each, timed alone (triad bench lm, 1 thread);
 #   2. a training run of each for the same wall-clock budget, in pieces that
 #      resume from checkpoints; the two runs go side by side, one thread each;
-#   3. test perplexity of both final models, parameters and checkpoint sizes.
+#   3. test perplexity of both final models, parameters and checkpoint sizes;
+#   4. the allocation problem of the trained LightRNN (bench/lightrnn_alloc.sh).
 # Both models: 2-layer LSTM, hidden HIDDEN, batch 32, bptt 35, dropout 0.2,
 # SGD lr 20, clip 0.25, lr / 4 on plateau; LightRNN re-allocates its table
 # (alternating solver) after every epoch, within the budget.
@@ -85,3 +86,7 @@ for kind in lm lightrnn; do
     echo "  checkpoint $(stat -c %s "$out") bytes"
     "$T" "$kind" eval --model "$out" --text data/big/test.txt --batch 32 --threads 2 | sed 's/^/  test /'
 done
+echo
+
+echo "== 4. allocation of the trained LightRNN's table"
+BUILD="$BUILD" bench/lightrnn_alloc.sh "$D-lightrnn.safetensors" data/big/train.txt 2

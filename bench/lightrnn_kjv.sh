@@ -14,7 +14,8 @@
 # lr 20, clip 0.25, lr / 4 on plateau (the `triad lm train` defaults).
 #
 # usage: bench/lightrnn_kjv.sh [EPOCHS] [HIDDEN] [THREADS]
-#   defaults: 3 epochs, hidden 128, 2 threads.
+#   defaults: 3 epochs, hidden 128, 2 threads; EXACT_SECONDS (default 1800)
+#   bounds the exact solver's time.
 # BUILD=dir runs the triad binary of another build directory.
 set -eu
 cd "$(dirname "$0")/.."
@@ -66,6 +67,4 @@ done
 echo
 
 echo "== 3. allocation of the trained LightRNN's table"
-"$T" lightrnn losses --model "$D-lightrnn.safetensors" --text data/kjv/train.txt --output "$D-losses.safetensors" \
-    --threads "$THREADS"
-"$T" lightrnn realloc --losses "$D-losses.safetensors"
+BUILD="$BUILD" bench/lightrnn_alloc.sh "$D-lightrnn.safetensors" data/kjv/train.txt "$THREADS"
