@@ -227,7 +227,7 @@ static int cmd_train(int argc, char **argv, tr_pron_task task)
         {"force", OPT_FLAG, &force, "replace an existing --output", 1, 0, 0},
         {"emb", OPT_INT, &c.emb, "symbol embedding size", 1, 65536, 0},
         {"hidden", OPT_INT, &c.hidden, "encoder LSTM units per direction", 1, 65536, 0},
-        {"dec-hidden", OPT_INT, &c.dec_hidden, "decoder LSTM units (0 = 2 x --hidden)", 0, 65536, 0},
+        {"dec-hidden", OPT_INT, &c.dec_hidden, "decoder LSTM units (0 = --hidden; dot attention needs 2 x --hidden)", 0, 65536, 0},
         {"enc-layers", OPT_INT, &c.enc_layers, "bidirectional encoder layers", 1, TR_S2S_MAX_LAYERS, 0},
         {"dec-layers", OPT_INT, &c.dec_layers, "decoder layers", 1, TR_S2S_MAX_LAYERS, 0},
         {"attention", OPT_STR, &att, "attention score: general (h W_a m) or dot (h m)", 1, 0, 0},
@@ -292,7 +292,7 @@ static int cmd_train(int argc, char **argv, tr_pron_task task)
         o.opt = oc;
         c.input_feed = !no_feed;
         if (c.dec_hidden == 0)
-            c.dec_hidden = 2 * c.hidden;
+            c.dec_hidden = c.hidden;
     }
     if (!dir_writable(o.output)) {
         fprintf(stderr, "%s: cannot write --output %s: its directory does not exist or is not writable\n", cmd, o.output);

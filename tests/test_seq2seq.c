@@ -804,7 +804,7 @@ static void write_rule_lexicon(const char *path, int n, uint64_t seed)
 static char g_train[512], g_dev[512], g_model[512];
 
 /* Options of every tiny run: one thread, a small model. */
-#define TINY_MODEL "--emb 16 --hidden 24 --batch 16 --threads 1 --quiet --lr 0.005"
+#define TINY_MODEL "--emb 16 --hidden 24 --dec-hidden 48 --batch 16 --threads 1 --quiet --lr 0.005"
 
 static int setup_cli(void **state)
 {
