@@ -352,7 +352,7 @@ static void test_batcher_hand_checked(void **state)
     (void)state;
     char p[512];
     tr_err err;
-    /* Lines of 4 bytes; size 24, B = 2 cuts at byte 12 = the start of line 4.
+    /* Lines of 3 tokens (18 in all); B = 2 cuts at 9 tokens: line 4, byte 12.
      * lane 0: a b <eos> c d <eos> e f <eos>  = 2 3 1 4 5 1 6 7 1
      * lane 1: g h <eos> a c <eos> b d <eos>  = 8 9 1 2 4 1 3 5 1 */
     tmp_file(p, sizeof p, "data_hand.txt", "a b\nc d\ne f\ng h\na c\nb d\n");
@@ -418,8 +418,9 @@ static void test_batcher_lane_cuts_and_unknowns(void **state)
     (void)state;
     char p[512];
     tr_err err;
-    /* Line starts 0, 16, 18, 20, 22; size 25. B = 2 cuts at byte 12, so lane 1
-     * starts at the first line beginning at or after 12: byte 16. */
+    /* Lines of 9, 2, 2, 2, 2 tokens (17 in all) starting at bytes 0, 16, 18,
+     * 20, 22. B = 2 cuts at 8 tokens, so lane 1 starts at the first line
+     * with at least 8 tokens before it: byte 16. */
     tmp_file(p, sizeof p, "data_uneven.txt", "a b c d e f g H\na\nb\nc\nzz\n");
     tr_vocab *v = vocab_of(VOCAB_AH);
     tr_batcher *b;
@@ -445,12 +446,13 @@ static void test_batcher_lane_cuts_and_unknowns(void **state)
     assert_int_equal(y[12], TR_UNK_ID);
     tr_batcher_close(b);
 
-    /* B = 3 cuts at 8 and 16: lane 1 would start where lane 2 does, and be empty. */
+    /* B = 4 cuts at 4, 8 and 12 tokens: the first line holds 9 of the 17, so
+     * lanes 1 and 2 would both start at line 2 and lane 1 be empty. */
     b = (tr_batcher *)&b;
-    assert_int_equal(tr_batcher_open(&b, p, v, 1, 3, 10, &err), TR_ERR_ARG);
+    assert_int_equal(tr_batcher_open(&b, p, v, 1, 4, 10, &err), TR_ERR_ARG);
     assert_null(b);
     assert_non_null(strstr(err.msg, p));
-    assert_non_null(strstr(err.msg, "lane 1 of 3"));
+    assert_non_null(strstr(err.msg, "lane 1 of 4"));
     tr_vocab_free(v);
 }
 
@@ -528,18 +530,38 @@ static void ref_token(void *p, const char *tok, size_t n)
 }
 
 /* Token ids of every lane of text (size bytes), computed in memory from the
- * documented rule. lanes[i] gets malloc'ed arrays, lens[i] their lengths. */
+ * documented rule: lane i starts at the first line before which at least
+ * floor(i * total / B) tokens lie. lanes[i] gets malloc'ed arrays, lens[i]
+ * their lengths. */
+static int64_t ref_line_tokens(const tr_vocab *v, const char *text, int64_t o, int64_t e)
+{
+    ref_ctx c = {v, malloc(sizeof(int32_t) * (size_t)(e - o + 1)), 0};
+    tr_err err;
+    assert_int_equal(tr_tokenize(text + o, (size_t)(e - o), 1, ref_token, &c, NULL, 0, &err), TR_OK);
+    free(c.ids);
+    return c.n > 0 ? c.n + 1 : 0;
+}
+
 static void reference_lanes(const char *text, int64_t size, const tr_vocab *v, int B, int32_t **lanes, int64_t *lens)
 {
-    int64_t *starts = calloc((size_t)B + 1, sizeof *starts);
-    for (int i = 0; i < B; i++) {
-        int64_t bound = (int64_t)i * size / B, o = 0;
-        while (o < size && o < bound) { /* next line start at or after bound */
-            const char *nl = memchr(text + o, '\n', (size_t)(size - o));
-            o = nl ? nl - text + 1 : size;
-        }
-        starts[i] = o;
+    int64_t *starts = calloc((size_t)B + 1, sizeof *starts), total = 0, cum = 0;
+    for (int64_t o = 0; o < size;) {
+        const char *nl = memchr(text + o, '\n', (size_t)(size - o));
+        int64_t e = nl ? nl - text : size;
+        total += ref_line_tokens(v, text, o, e);
+        o = e + 1;
     }
+    int i = 0;
+    for (int64_t o = 0; o < size;) {
+        const char *nl = memchr(text + o, '\n', (size_t)(size - o));
+        int64_t e = nl ? nl - text : size;
+        while (i < B && (int64_t)i * total / B <= cum) /* small files: no overflow */
+            starts[i++] = o;
+        cum += ref_line_tokens(v, text, o, e);
+        o = e + 1;
+    }
+    while (i < B)
+        starts[i++] = size;
     starts[B] = size;
     for (int i = 0; i < B; i++) {
         ref_ctx c = {v, malloc(sizeof(int32_t) * (size_t)(size + 1)), 0};

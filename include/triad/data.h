@@ -74,15 +74,16 @@ tr_status tr_vocab_from_string(tr_vocab **out, const char *s, tr_err *err);
 
 /* ---------------------------------------------------------------- batches */
 
-/* Streams a text file as B lanes: lane i reads the lines that start in
- * bytes [i*size/B, (i+1)*size/B). Each lane is the sequence of its tokens
+/* Streams a text file as B lanes of about equal token counts: lane i starts
+ * at the first line before which at least i*total/B tokens lie. Each lane is
+ * the sequence of its tokens
  * (ids, <eos> after each line). A batch takes T+1 consecutive ids from
  * every lane: x = ids[0..T'-1], y = ids[1..T'] as (T', B) time-major arrays,
  * and the next batch starts where y ended minus one (the last target is the
  * next first input), so the hidden state of lane i carries over. */
 typedef struct tr_batcher tr_batcher;
 
-/* Opens path; counts its tokens in one pass (for progress and ETA). B, T >= 1.
+/* Opens path; counts its tokens and cuts the lanes in two passes. B, T >= 1.
  * Errors: missing/empty file, invalid UTF-8 (file:line), fewer than B lines. */
 tr_status tr_batcher_open(tr_batcher **out, const char *path,
                           const tr_vocab *v, int lower, int B, int T,

@@ -2,14 +2,14 @@
  * src/data/batcher.c - streams a text file as B parallel lanes of token ids
  * and serves (T, B) time-major batches for truncated BPTT.
  *
- * Lane i holds the lines that begin in bytes [i*size/B, (i+1)*size/B): it
- * starts at the first line beginning at or after i*size/B and ends before the
- * first line beginning at or after (i+1)*size/B. Each lane reads its lines
+ * Lane i holds about total/B of the file's tokens: it starts at the first
+ * line before which at least i*total/B tokens lie and ends where lane i+1
+ * starts. Each lane reads its lines
  * through its own FILE* with getline and keeps only a small token buffer of
  * T + 1 + (most tokens on one line) ids, so memory is O(B * (T + longest
- * line)) plus the vocabulary, never O(file). Opening makes one pass over the
- * file to validate it, count tokens, find the lane starts and the longest
- * line, so that batches never allocate.
+ * line)) plus the vocabulary, never O(file). Opening makes two passes over
+ * the file to validate it, count tokens, find the longest line and the lane
+ * starts, so that batches never allocate.
  *
  * Lines without tokens are skipped (no <eos>), as in tr_vocab_build. A batch
  * has T' = min(T, fewest tokens left in any lane - 1) steps; when some lane
@@ -173,46 +173,65 @@ static void count_token(void *p, const char *tok, size_t n)
     ((count_ctx *)p)->n++;
 }
 
-/* floor(k * size / B) without overflow. */
-static int64_t lane_bound(int64_t size, int B, int k)
+/* floor(k * total / B) without overflow. */
+static int64_t lane_bound(int64_t total, int B, int k)
 {
-    int64_t q = size / B, r = size % B;
+    int64_t q = total / B, r = total % B;
     return q * k + r * k / B;
 }
 
-/* One pass over the file: validates it, counts lines and tokens, finds the
- * start (and first line number) of every lane and the longest line. */
-static tr_status scan_file(tr_batcher *b, FILE *f, int64_t size, int64_t *lines, int64_t *lane_tokens,
-                           int32_t *maxline, tr_err *err)
+/* Tokens of one line, <eos> included (0 for a line without tokens). */
+static tr_status line_tokens(tr_batcher *b, size_t len, int64_t lineno, int64_t *n, tr_err *err)
+{
+    count_ctx c = {0};
+    tr_status st = tr_tokenize(b->line, len, b->lower, count_token, &c, b->path, lineno, err);
+    *n = c.n > 0 ? c.n + 1 : 0;
+    return st;
+}
+
+/* Two passes over the file. The first validates it and counts lines, tokens
+ * and the longest line; the second cuts it into lanes of equal token counts:
+ * lane k starts at the first line before which at least k * total / B tokens
+ * lie, so lanes differ by at most one line's tokens. (Cutting by bytes would
+ * be one pass, but bytes per token vary between the parts of a corpus: on a
+ * mix of dictionary, documentation and prose the shortest lane ended the
+ * epoch with a fifth of the tokens unread.) */
+static tr_status scan_file(tr_batcher *b, FILE *f, int64_t *lines, int64_t *lane_tokens, int32_t *maxline,
+                           tr_err *err)
 {
     int B = b->B, k = 0;
-    int64_t off = 0, lineno = 0;
+    int64_t off = 0, lineno = 0, n, cum = 0;
     size_t len, raw;
     int r;
     *lines = 0;
     *maxline = 0;
     while ((r = tr_data_read_line(f, &b->line, &b->linecap, &len, &raw, b->path, err)) > 0) {
-        lineno++;
-        while (k < B && lane_bound(size, B, k) <= off) {
+        tr_status st = line_tokens(b, len, ++lineno, &n, err);
+        if (st != TR_OK)
+            return st;
+        if (n > INT32_MAX / 2)
+            return tr_err_set(err, TR_ERR_FORMAT, "%s:%lld: too many tokens on one line", b->path, (long long)lineno);
+        *lines += n > 0;
+        b->total += n;
+        if (n > *maxline)
+            *maxline = (int32_t)n;
+    }
+    if (r < 0)
+        return TR_ERR_IO;
+    if (fseeko(f, 0, SEEK_SET) != 0)
+        return tr_err_set(err, TR_ERR_IO, "%s: cannot seek to the start", b->path);
+    lineno = 0;
+    while ((r = tr_data_read_line(f, &b->line, &b->linecap, &len, &raw, b->path, err)) > 0) {
+        tr_status st = line_tokens(b, len, ++lineno, &n, err);
+        if (st != TR_OK)
+            return st;
+        while (k < B && lane_bound(b->total, B, k) <= cum) {
             b->lanes[k].start = off;
             b->lanes[k].first_line = lineno;
             k++;
         }
-        count_ctx c = {0};
-        tr_status st = tr_tokenize(b->line, len, b->lower, count_token, &c, b->path, lineno, err);
-        if (st != TR_OK)
-            return st;
-        if (c.n > 0) {
-            int64_t n = c.n + 1;
-            if (n > INT32_MAX / 2)
-                return tr_err_set(err, TR_ERR_FORMAT, "%s:%lld: too many tokens on one line", b->path,
-                                  (long long)lineno);
-            (*lines)++;
-            b->total += n;
-            lane_tokens[k - 1] += n;
-            if (n > *maxline)
-                *maxline = (int32_t)n;
-        }
+        lane_tokens[k - 1] += n;
+        cum += n;
         off += (int64_t)raw;
     }
     if (r < 0)
@@ -258,7 +277,7 @@ tr_status tr_batcher_open(tr_batcher **out, const char *path,
     int64_t *lane_tokens = tr_xcalloc((size_t)B, sizeof *lane_tokens);
     int64_t lines = 0;
     int32_t maxline = 0;
-    st = scan_file(b, f, (int64_t)sb.st_size, &lines, lane_tokens, &maxline, err);
+    st = scan_file(b, f, &lines, lane_tokens, &maxline, err);
     fclose(f);
     if (st == TR_OK && b->total == 0)
         st = tr_err_set(err, TR_ERR_FORMAT, "%s: no tokens (the file is empty or has only blank lines)", path);
@@ -269,7 +288,7 @@ tr_status tr_batcher_open(tr_batcher **out, const char *path,
         if (lane_tokens[i] == 0)
             st = tr_err_set(err, TR_ERR_ARG,
                             "%s: lane %d of %d gets no tokens (lines too uneven in length to cut the file into %d "
-                            "lanes by bytes)",
+                            "lanes)",
                             path, i, B, B);
     free(lane_tokens);
     b->cap = T + 1 + maxline;
