@@ -351,8 +351,8 @@ static int cmd_train(int argc, char **argv, tr_pron_task task)
         goto out;
     if (test && (rc = load_items(cmd, test, task, o.src_vocab, o.tgt_vocab, &tlx, &titems)))
         goto out;
-    int maxs = de.items.refs.max_src > titems.refs.max_src ? de.items.refs.max_src : titems.refs.max_src;
-    if (tr_s2s_decoder_init(&de.dec, &mf.m, eval_batch, maxs, beam, TR_PRON_MAX_LEN, &err)) {
+    /* greedy decoding of dev after each epoch; --test gets its own beam decoder at the end */
+    if (tr_s2s_decoder_init(&de.dec, &mf.m, eval_batch, de.items.refs.max_src, 1, TR_PRON_MAX_LEN, &err)) {
         rc = fail(cmd, &err);
         goto out;
     }
@@ -388,11 +388,15 @@ static int cmd_train(int argc, char **argv, tr_pron_task task)
         char note[256];
         validate(&de, &mf.m, &score, note, sizeof note, &err);
         printf("dev WER %.2f PER %.2f (greedy, %lld items)\n", de.wer, de.per, (long long)de.items.n);
-        if (test) {
+        tr_s2s_decoder td;
+        if (test && tr_s2s_decoder_init(&td, &mf.m, eval_batch, titems.refs.max_src, beam, TR_PRON_MAX_LEN, &err)) {
+            rc = fail(cmd, &err);
+        } else if (test) {
             tr_pron_score sc;
-            tr_pron_eval(&de.dec, &mf.m, &titems, beam, len_norm, &sc, NULL, NULL);
+            tr_pron_eval(&td, &mf.m, &titems, beam, len_norm, &sc, NULL, NULL);
             printf("test WER %.2f PER %.2f (beam %d, %lld items)\n", tr_pron_wer(&sc), tr_pron_per(&sc), beam,
                    (long long)titems.n);
+            tr_s2s_decoder_free(&td);
         }
     }
 out:
