@@ -135,7 +135,9 @@ void tr_s2s_init_weights(tr_s2s *m, uint64_t seed);
 /* One worker's activations for batches of up to B sequence pairs, sources of
  * up to S tokens and targets of up to T - 1 tokens (T steps with <eos>).
  * Filled by tr_s2s_set_batch, used by forward/backward (and the encoder by
- * the decoder). */
+ * the decoder). Shapes below are capacities; a batch of b lanes, s source
+ * and t target steps uses the first (s, b, .) / (t, b, .) entries, with b as
+ * the lane stride. */
 typedef struct {
     int B, S, T;           /* capacity */
     int b, s, t;           /* the current batch: lanes, source and target steps */
@@ -191,7 +193,7 @@ typedef struct {
     float *d_emb;          /* (T, B, E) */
     float *d_hc[TR_S2S_MAX_LAYERS];       /* (B, Hd) gradient carried to h_{t-1} */
     float *d_cc[TR_S2S_MAX_LAYERS];       /* (B, Hd) gradient carried to c_{t-1} */
-    float *d_gates;        /* (max(S, 1) * B * 4 max(He, Hd)) */
+    float *d_gates;        /* (max(S * B * 4He, B * 4Hd)) LSTM backward scratch */
     float *d_state;        /* (2, B, max(He, Hd)) */
     float *d_keys;         /* (S, B, Hd) */
     float *d_mem[2];       /* (S, B, 2He) gradient of enc_out of the layer at hand, ping-pong */
@@ -230,7 +232,8 @@ void tr_s2s_encoder_backward(tr_s2s_state *s, tr_s2s *m, const float *dmem);
  * sum_b w_b NLL_b (double) and leaves NLL_b in s->nll. */
 double tr_s2s_forward(tr_s2s_state *s, const tr_s2s *m, int train);
 /* Adds scale * dL/dtheta (L = sum_b w_b NLL_b of the last forward) into the
- * gradients of m. */
+ * gradients of m. Once per forward: it turns the forward's softmax into
+ * its gradient in place. */
 void tr_s2s_backward(tr_s2s_state *s, tr_s2s *m, float scale);
 
 /* ---------------------------------------------------------------- decoding */
