@@ -584,6 +584,7 @@ static void test_lexicon_reader(void **state)
     tr_lexicon_free(&lx);
 
     expect_lexicon_error("A  AH\n\nB  B IY\n", ":2: empty line");
+    expect_lexicon_error("A  AH\n \t \nB  B IY\n", ":2: empty line");
     expect_lexicon_error("A  AH\nB\n", ":2: 'B' has no pronunciation");
     expect_lexicon_error("A  AH\nB  B iy\n", ":2: bad phoneme 'iy'");
     expect_lexicon_error("A  AH\nB  B IY7\n", ":2: bad phoneme 'IY7'");

@@ -120,7 +120,7 @@ tr_status tr_lexicon_read(tr_lexicon *lx, const char *path, tr_err *err)
             p++;
         if (len == 0 || w == 0) {
             st = tr_err_set(err, TR_ERR_FORMAT, "%s:%lld: %s (expected WORD, two spaces, phonemes)", path, (long long)ln,
-                            len == 0 ? "empty line" : "line starts with a space");
+                            p == len ? "empty line" : "line starts with a space");
             break;
         }
         if (p == len) {
