@@ -20,6 +20,20 @@ typedef struct {
 int tr_cli_dispatch(const char *group, const tr_cli_command *sub, int n,
                     int argc, char **argv);
 
+/* Shared helpers (cli/util.c). */
+#include <signal.h>
+extern volatile sig_atomic_t tr_cli_stop; /* raised by Ctrl-C / SIGTERM */
+/* Routes SIGINT and SIGTERM to tr_cli_stop (on) or back to the default. */
+void tr_cli_catch_stop(int on);
+/* Prints "cmd: message" to stderr; returns 1 (the exit status). */
+int tr_cli_fail(const char *cmd, const tr_err *err);
+int tr_cli_file_exists(const char *path);
+/* Whether the directory that will hold path can be written (checked before
+ * long work, so that it does not fail at the end). */
+int tr_cli_dir_writable(const char *path);
+/* "42s", "3m07s", "2h05m", or "?" for a negative or huge s. */
+void tr_cli_format_duration(char *buf, size_t n, double s);
+
 int tr_cli_lm(int argc, char **argv);
 int tr_cli_lightrnn(int argc, char **argv);
 int tr_cli_ps(int argc, char **argv);

@@ -152,12 +152,6 @@ static tr_status write_placement(FILE *f, void *ctx, tr_err *err)
     return TR_OK;
 }
 
-static int fail(const char *cmd, const tr_err *err)
-{
-    fprintf(stderr, "%s: %s\n", cmd, err->msg);
-    return 1;
-}
-
 static int lightrnn_realloc(int argc, char **argv)
 {
     const char *cmd = "triad lightrnn realloc";
@@ -205,7 +199,7 @@ static int lightrnn_realloc(int argc, char **argv)
     losses p;
     double t0 = tr_now_seconds();
     if (path ? load_losses(&p, path, &err) : random_losses(&p, random_v, rows, cols, seed, &err))
-        return fail(cmd, &err);
+        return tr_cli_fail(cmd, &err);
     double t_load = tr_now_seconds() - t0;
     if (!all && methods[0] == TR_ALLOC_EXACT && p.V > TR_ALLOC_EXACT_MAX) {
         losses_free(&p);
@@ -225,7 +219,7 @@ static int lightrnn_realloc(int argc, char **argv)
     t0 = tr_now_seconds();
     if (tr_alloc_lower_bound(p.Lr, p.Lc, p.V, p.R, p.C, &bound, &err)) {
         losses_free(&p);
-        return fail(cmd, &err);
+        return tr_cli_fail(cmd, &err);
     }
     double t_bound = tr_now_seconds() - t0;
     printf("lower bound %.10g (row and column transportation problems, %.2f s)\n\n", bound, t_bound);
@@ -241,7 +235,7 @@ static int lightrnn_realloc(int argc, char **argv)
         free(best_col);
         losses_free(&p);
         tr_err_set(&err, TR_ERR_NOMEM, "no memory for %d words", p.V);
-        return fail(cmd, &err);
+        return tr_cli_fail(cmd, &err);
     }
     double best = INFINITY;
     int rc = 0;
@@ -254,7 +248,7 @@ static int lightrnn_realloc(int argc, char **argv)
         }
         t0 = tr_now_seconds();
         if (tr_alloc_solve(methods[i], p.Lr, p.Lc, p.V, p.R, p.C, row, col, &err)) {
-            rc = fail(cmd, &err);
+            rc = tr_cli_fail(cmd, &err);
             break;
         }
         double secs = tr_now_seconds() - t0, cost = tr_alloc_cost(p.Lr, p.Lc, p.V, p.R, p.C, row, col);
@@ -270,7 +264,7 @@ static int lightrnn_realloc(int argc, char **argv)
     if (!rc && output && best < INFINITY) {
         placement pl = {best_row, best_col, p.V};
         if (tr_atomic_write(output, write_placement, &pl, &err))
-            rc = fail(cmd, &err);
+            rc = tr_cli_fail(cmd, &err);
     }
     free(row);
     free(col);
@@ -318,14 +312,14 @@ static int lightrnn_losses(int argc, char **argv)
     tr_lightrnn m;
     tr_vocab *v = NULL;
     if (tr_lightrnn_load(&m, &v, NULL, model, &err))
-        return fail(cmd, &err);
+        return tr_cli_fail(cmd, &err);
     const int V = m.cfg.vocab_size;
     double *Lr = tr_xmalloc((size_t)V * m.R * sizeof(double)), *Lc = tr_xmalloc((size_t)V * m.C * sizeof(double));
     int64_t tokens = 0;
     double t0 = tr_now_seconds();
     int rc = 0;
     if (tr_lightrnn_losses(&m, v, text, batch, bptt, Lr, Lc, &tokens, &err)) {
-        rc = fail(cmd, &err);
+        rc = tr_cli_fail(cmd, &err);
     } else {
         double secs = tr_now_seconds() - t0, cost = tr_alloc_cost(Lr, Lc, V, m.R, m.C, m.table.row, m.table.col);
         float *fr, *fc;
@@ -337,7 +331,7 @@ static int lightrnn_losses(int argc, char **argv)
         tr_meta meta[] = {{"triad.model", model}, {"triad.text", text}, {"triad.table_cost", scost},
                           {"triad.tokens", stok}};
         if (tr_st_write(output, e, 2, meta, 4, &err))
-            rc = fail(cmd, &err);
+            rc = tr_cli_fail(cmd, &err);
         else
             printf("%s: V = %d, R = %d, C = %d, %lld occurrences of %s in %.1f s; cost of the model's table %.10g\n",
                    output, V, m.R, m.C, (long long)tokens, text, secs, cost);

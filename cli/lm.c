@@ -12,55 +12,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-/* Set by SIGINT/SIGTERM during training: the loop finishes its update, saves
- * a checkpoint and returns. The one piece of global state, owned by the CLI. */
-static volatile sig_atomic_t g_stop;
-
-static void on_signal(int sig)
-{
-    (void)sig;
-    g_stop = 1;
-}
-
-static int fail(const char *cmd, const tr_err *err)
-{
-    fprintf(stderr, "%s: %s\n", cmd, err->msg);
-    return 1;
-}
-
-static int file_exists(const char *path)
-{
-    struct stat st;
-    return stat(path, &st) == 0;
-}
-
-/* Fails early when the directory that will hold path cannot be written. */
-static int dir_writable(const char *path)
-{
-    char dir[4096];
-    snprintf(dir, sizeof dir, "%s", path);
-    char *slash = strrchr(dir, '/');
-    if (!slash)
-        return access(".", W_OK) == 0;
-    if (slash == dir)
-        slash[1] = '\0';
-    else
-        *slash = '\0';
-    return access(dir, W_OK) == 0;
-}
-
-static void format_duration(char *buf, size_t n, double s)
-{
-    if (!(s >= 0) || s > 1e7)
-        snprintf(buf, n, "?");
-    else if (s < 60)
-        snprintf(buf, n, "%.0fs", s);
-    else if (s < 3600)
-        snprintf(buf, n, "%dm%02ds", (int)s / 60, (int)s % 60);
-    else
-        snprintf(buf, n, "%dh%02dm", (int)s / 3600, ((int)s % 3600) / 60);
-}
-
 /* ---------------------------------------------------------------- progress */
 
 typedef struct {
@@ -84,7 +35,7 @@ static void on_progress(void *ctx, const tr_lm_progress *p)
             fprintf(stderr, "%s%s\n", g->tty ? "\r\033[K" : "", p->note);
         if (!g->quiet) {
             char el[32];
-            format_duration(el, sizeof el, p->elapsed);
+            tr_cli_format_duration(el, sizeof el, p->elapsed);
             fprintf(stderr, "%sepoch %d/%d  valid ppl %.2f  lr %g%s  (%s)\n", g->tty ? "\r\033[K" : "",
                     p->epoch + 1, p->epochs, p->valid_ppl, p->lr, p->decayed ? " (decayed)" : "", el);
         }
@@ -97,7 +48,7 @@ static void on_progress(void *ctx, const tr_lm_progress *p)
     double left = p->tokens_per_s > 0 ? (double)(p->epoch_total - p->epoch_tokens) / p->tokens_per_s : -1;
     left += (double)(p->epochs - p->epoch - 1) * (p->tokens_per_s > 0 ? p->epoch_total / p->tokens_per_s : 0);
     char eta[32];
-    format_duration(eta, sizeof eta, left);
+    tr_cli_format_duration(eta, sizeof eta, left);
     fprintf(stderr, "%sepoch %d/%d %5.1f%% | loss %.3f ppl %.1f | %.0f tok/s | lr %g | |g| %.2f | ETA %s%s",
             g->tty ? "\r\033[K" : "", p->epoch + 1, p->epochs, 100.0 * frac, p->avg_loss, exp(p->avg_loss),
             p->tokens_per_s, p->lr, p->grad_norm, eta, g->tty ? "" : "\n");
@@ -206,22 +157,22 @@ int tr_cli_seq_train(int argc, char **argv, const tr_cli_model *k)
             fprintf(stderr, "%s: --train and --valid are required (see --help)\n", cmd);
             return 2;
         }
-        if (file_exists(o.output) && !force) {
+        if (tr_cli_file_exists(o.output) && !force) {
             fprintf(stderr, "%s: %s exists; use --resume to continue it or --force to replace it\n", cmd, o.output);
             return 2;
         }
         if (tr_opt_kind_parse(optim, &oc.kind, &err))
-            return fail(cmd, &err);
+            return tr_cli_fail(cmd, &err);
         if (oc.kind == TR_OPT_ADAM && !opts_find(s, ns, "lr")->set)
             oc.lr = 1e-3f;
         if (tr_opt_config_check(&oc, &err))
-            return fail(cmd, &err);
+            return tr_cli_fail(cmd, &err);
         o.opt = oc;
         c.lower = !no_lower;
         if (c.emb == 0)
             c.emb = c.hidden;
         if (tr_lm_config_check(&c, &err))
-            return fail(cmd, &err);
+            return tr_cli_fail(cmd, &err);
     }
     tr_set_threads(threads);
 
@@ -233,12 +184,12 @@ int tr_cli_seq_train(int argc, char **argv, const tr_cli_model *k)
     if (resume) {
         if (k->load(m, &v, &resume_step, o.output, &err)) {
             free(m);
-            return fail(cmd, &err);
+            return tr_cli_fail(cmd, &err);
         }
     } else {
         if (tr_vocab_build(&v, o.train_path, c.lower, min_count, c.vocab_size, &lines, &tokens, &err)) {
             free(m);
-            return fail(cmd, &err);
+            return tr_cli_fail(cmd, &err);
         }
         if (tr_vocab_size(v) < c.vocab_size) {
             if (!quiet && opts_find(s, ns, "vocab")->set)
@@ -249,13 +200,13 @@ int tr_cli_seq_train(int argc, char **argv, const tr_cli_model *k)
         if (k->init(m, &c, &err)) {
             tr_vocab_free(v);
             free(m);
-            return fail(cmd, &err);
+            return tr_cli_fail(cmd, &err);
         }
         k->init_weights(m, o.seed);
     }
     tr_seq_model sm = k->seq(m);
     if (k->table && k->table(m, solver, !no_realloc, &err))
-        rc = fail(cmd, &err);
+        rc = tr_cli_fail(cmd, &err);
     else if (!quiet && !resume)
         fprintf(stderr, "%s: %lld lines, %lld tokens; vocabulary %d; %lld parameters; %d thread%s\n", o.train_path,
                 (long long)lines, (long long)tokens, c.vocab_size,
@@ -263,13 +214,13 @@ int tr_cli_seq_train(int argc, char **argv, const tr_cli_model *k)
 
     /* everything that can be checked is checked before the first update */
     if (rc) {
-    } else if (!dir_writable(o.output)) {
+    } else if (!tr_cli_dir_writable(o.output)) {
         fprintf(stderr, "%s: cannot write --output %s: its directory does not exist or is not writable\n", cmd, o.output);
         rc = 1;
     } else if (test_path) {
         tr_batcher *tb = NULL;
         if (tr_batcher_open(&tb, test_path, v, sm.cfg->lower, 1, 1, &err))
-            rc = fail(cmd, &err);
+            rc = tr_cli_fail(cmd, &err);
         tr_batcher_close(tb);
     }
     progress g = {isatty(2), quiet, -1e9, NULL, 0.0};
@@ -283,29 +234,27 @@ int tr_cli_seq_train(int argc, char **argv, const tr_cli_model *k)
         tr_vocab_free(v);
         return rc;
     }
-    signal(SIGINT, on_signal);
-    signal(SIGTERM, on_signal);
+    tr_cli_catch_stop(1);
     int stopped = 0;
-    tr_status st = tr_seq_train(&sm, v, &o, resume_step, &g_stop, on_progress, &g, &stopped, &err);
-    signal(SIGINT, SIG_DFL);
-    signal(SIGTERM, SIG_DFL);
+    tr_status st = tr_seq_train(&sm, v, &o, resume_step, &tr_cli_stop, on_progress, &g, &stopped, &err);
+    tr_cli_catch_stop(0);
     if (g.log)
         fclose(g.log);
     if (st) {
         if (g.tty && !quiet)
             fputc('\n', stderr);
-        rc = fail(cmd, &err);
+        rc = tr_cli_fail(cmd, &err);
     } else if (stopped) {
         if (!quiet)
             fprintf(stderr, "%sstopped%s; saved %s; continue with: triad %s train --output %s --resume\n",
-                    g.tty ? "\r\033[K" : "", g_stop ? " by signal" : "", o.output, k->name, o.output);
+                    g.tty ? "\r\033[K" : "", tr_cli_stop ? " by signal" : "", o.output, k->name, o.output);
     } else {
         printf("valid ppl %.2f\n", g.valid_ppl);
         if (test_path) {
             double ppl = 0;
             int64_t n = 0;
             if (tr_seq_eval_file(&sm, v, test_path, 1, o.bptt, &ppl, &n, &err))
-                rc = fail(cmd, &err);
+                rc = tr_cli_fail(cmd, &err);
             else
                 printf("test ppl %.2f (%lld tokens)\n", ppl, (long long)n);
         }
@@ -347,12 +296,12 @@ int tr_cli_seq_eval(int argc, char **argv, const tr_cli_model *k)
     int64_t n = 0;
     if (k->load(m, &v, NULL, model, &err)) {
         free(m);
-        return fail(cmd, &err);
+        return tr_cli_fail(cmd, &err);
     }
     int rc = 0;
     tr_seq_model sm = k->seq(m);
     if (tr_seq_eval_file(&sm, v, text, batch, bptt, &ppl, &n, &err))
-        rc = fail(cmd, &err);
+        rc = tr_cli_fail(cmd, &err);
     else
         printf("ppl %.6f tokens %lld\n", ppl, (long long)n);
     k->free(m);
@@ -407,7 +356,7 @@ int tr_cli_seq_generate(int argc, char **argv, const tr_cli_model *k)
     tr_vocab *v = NULL;
     if (k->load(m, &v, NULL, model, &err)) {
         free(m);
-        return fail(cmd, &err);
+        return tr_cli_fail(cmd, &err);
     }
     tr_seq_model sm = k->seq(m);
     int cap = (int)strlen(prime) + 1;
@@ -417,7 +366,7 @@ int tr_cli_seq_generate(int argc, char **argv, const tr_cli_model *k)
     tr_seq_state *gs = NULL;
     if (tr_tokenize(prime, strlen(prime), sm.cfg->lower, add_token, &pc, "--prime", 1, &err) ||
         !(gs = sm.state_new(sm.model, 1, 1, 0, 0, &err))) {
-        rc = fail(cmd, &err);
+        rc = tr_cli_fail(cmd, &err);
     } else {
         int32_t *out = tr_xmalloc(sizeof(int32_t) * (size_t)length);
         tr_rng rng;

@@ -18,22 +18,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-/* Set by SIGINT/SIGTERM: training stops, evaluates and saves. The CLI's one
- * piece of global state. */
-static volatile sig_atomic_t g_stop;
-
-static void on_signal(int sig)
-{
-    (void)sig;
-    g_stop = 1;
-}
-
-static int file_exists(const char *path)
-{
-    struct stat st;
-    return stat(path, &st) == 0;
-}
-
 static int ends_with(const char *s, const char *suffix)
 {
     size_t n = strlen(s), k = strlen(suffix);
@@ -111,12 +95,6 @@ static void on_report(void *ctx, const tr_ps_report *r)
 }
 
 /* ---------------------------------------------------------------- train */
-
-static int fail(const char *cmd, const tr_err *err)
-{
-    fprintf(stderr, "%s: %s\n", cmd, err->msg);
-    return 1;
-}
 
 static int ps_train(int argc, char **argv)
 {
@@ -201,7 +179,7 @@ static int ps_train(int argc, char **argv)
         return 2;
     }
     if (tr_ps_mode_parse(mode_s, &o.mode, &err) || tr_ps_rule_parse(rule_s, &o.rule.kind, &err))
-        return fail(cmd, &err) + 1;
+        return tr_cli_fail(cmd, &err) + 1;
     if (!strcmp(transport_s, "inproc"))
         o.transport = TR_PS_INPROC;
     else if (!strcmp(transport_s, "mpi"))
@@ -217,7 +195,7 @@ static int ps_train(int argc, char **argv)
             return 2;
         }
         if (tr_ps_delay_parse(delay_s, &o.delay, &err))
-            return fail(cmd, &err) + 1;
+            return tr_cli_fail(cmd, &err) + 1;
         o.transport = TR_PS_SIM;
     }
     tr_ps_rule rule = tr_ps_rule_defaults(o.rule.kind);
@@ -232,16 +210,16 @@ static int ps_train(int argc, char **argv)
     rule.decay_every = decay_every;
     o.rule = rule;
     if (tr_ps_rule_check(&o.rule, &err))
-        return fail(cmd, &err) + 1;
+        return tr_cli_fail(cmd, &err) + 1;
     if (!output && resume) {
         fprintf(stderr, "%s: --resume continues the checkpoint named by --output\n", cmd);
         return 2;
     }
-    if (output && !resume && file_exists(output) && !force) {
+    if (output && !resume && tr_cli_file_exists(output) && !force) {
         fprintf(stderr, "%s: %s exists; use --resume to continue it or --force to replace it\n", cmd, output);
         return 2;
     }
-    if (resume && !file_exists(output)) {
+    if (resume && !tr_cli_file_exists(output)) {
         fprintf(stderr, "%s: --resume: %s does not exist\n", cmd, output);
         return 2;
     }
@@ -273,7 +251,7 @@ static int ps_train(int argc, char **argv)
     int rank = 0, ranks = 1;
     if (o.transport == TR_PS_MPI) {
         if (tr_ps_mpi_init(&argc, &argv, &rank, &ranks, &err))
-            return fail(cmd, &err);
+            return tr_cli_fail(cmd, &err);
         const int need_s = o.mode.kind == TR_PS_MA ? 0 : servers;
         if (o.mode.kind == TR_PS_MA && opts_find(s, ns, "servers")->set) {
             if (rank == 0)
@@ -333,7 +311,7 @@ static int ps_train(int argc, char **argv)
         snprintf(el, sizeof el, "%s/t10k-labels-idx1-ubyte.gz", data);
         if (tr_images_load(&train, ti, tl, &err) || tr_images_load(&test, ei, el, &err)) {
             rc = 1;
-            if (!file_exists(data)) {
+            if (!tr_cli_file_exists(data)) {
                 char why[sizeof err.msg];
                 snprintf(why, sizeof why, "%s", err.msg);
                 tr_err_set(&err, err.code, "%.300s (scripts/get_data.sh fashion makes %.100s, or give --data DIR)",
@@ -397,7 +375,7 @@ static int ps_train(int argc, char **argv)
     g.sim = o.transport == TR_PS_SIM;
     g.log_rank = o.transport == TR_PS_MPI && o.mode.kind != TR_PS_MA ? servers : 0;
     if (!rc && log_path && rank == g.log_rank) {
-        const int fresh = !file_exists(log_path);
+        const int fresh = !tr_cli_file_exists(log_path);
         g.json = ends_with(log_path, ".jsonl") || ends_with(log_path, ".json");
         if (!(g.log = fopen(log_path, "a"))) {
             tr_err_set(&err, TR_ERR_IO, "cannot open --log %s for appending", log_path);
@@ -411,11 +389,11 @@ static int ps_train(int argc, char **argv)
         int root_ok = 1;
         const int all_ok = tr_ps_mpi_agree(rc == 0, &root_ok);
         if (rc && (rank == 0 || root_ok))
-            fail(cmd, &err);
+            tr_cli_fail(cmd, &err);
         if (!all_ok && !rc)
             rc = 1; /* another rank failed and said why */
     } else if (rc) {
-        fail(cmd, &err);
+        tr_cli_fail(cmd, &err);
     }
     if (!rc && !quiet && rank == g.log_rank) {
         char ms[32], how[96];
@@ -432,13 +410,11 @@ static int ps_train(int argc, char **argv)
     tr_ps_report final;
     memset(&final, 0, sizeof final);
     if (!rc) {
-        signal(SIGINT, on_signal);
-        signal(SIGTERM, on_signal);
-        tr_status st = tr_ps_train(&task, &o, &g_stop, on_report, &g, &final, &err);
-        signal(SIGINT, SIG_DFL);
-        signal(SIGTERM, SIG_DFL);
+        tr_cli_catch_stop(1);
+        tr_status st = tr_ps_train(&task, &o, &tr_cli_stop, on_report, &g, &final, &err);
+        tr_cli_catch_stop(0);
         if (st) {
-            rc = fail(cmd, &err);
+            rc = tr_cli_fail(cmd, &err);
             if (o.transport == TR_PS_MPI) {
                 fflush(stderr);
                 tr_ps_mpi_abort(1);
@@ -449,7 +425,7 @@ static int ps_train(int argc, char **argv)
             else
                 printf("valid loss %.4f ppl %.2f\n", final.loss, exp(final.loss));
             if (output)
-                fprintf(stderr, "%s: saved %s%s\n", cmd, output, g_stop ? " (stopped by signal)" : "");
+                fprintf(stderr, "%s: saved %s%s\n", cmd, output, tr_cli_stop ? " (stopped by signal)" : "");
         }
     }
     if (g.log)

@@ -14,54 +14,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-/* Set by SIGINT/SIGTERM during training: the loop finishes its update, saves
- * a checkpoint and returns. The CLI's one piece of global state. */
-static volatile sig_atomic_t g_stop;
-
-static void on_signal(int sig)
-{
-    (void)sig;
-    g_stop = 1;
-}
-
-static int fail(const char *cmd, const tr_err *err)
-{
-    fprintf(stderr, "%s: %s\n", cmd, err->msg);
-    return 1;
-}
-
-static int file_exists(const char *path)
-{
-    struct stat st;
-    return stat(path, &st) == 0;
-}
-
-static int dir_writable(const char *path)
-{
-    char dir[4096];
-    snprintf(dir, sizeof dir, "%s", path);
-    char *slash = strrchr(dir, '/');
-    if (!slash)
-        return access(".", W_OK) == 0;
-    if (slash == dir)
-        slash[1] = '\0';
-    else
-        *slash = '\0';
-    return access(dir, W_OK) == 0;
-}
-
-static void format_duration(char *buf, size_t n, double s)
-{
-    if (!(s >= 0) || s > 1e7)
-        snprintf(buf, n, "?");
-    else if (s < 60)
-        snprintf(buf, n, "%.0fs", s);
-    else if (s < 3600)
-        snprintf(buf, n, "%dm%02ds", (int)s / 60, (int)s % 60);
-    else
-        snprintf(buf, n, "%dh%02dm", (int)s / 3600, ((int)s % 3600) / 60);
-}
-
 /* ---------------------------------------------------------------- task helpers */
 
 /* The vocabularies of the task's source and target sides. */
@@ -94,7 +46,7 @@ static int load_model(model_file *mf, const char *cmd, tr_pron_task task, const 
 {
     tr_err err;
     if (tr_s2s_load(&mf->m, &mf->src, &mf->tgt, &mf->step, tr_pron_task_name(task), path, &err))
-        return fail(cmd, &err);
+        return tr_cli_fail(cmd, &err);
     return 0;
 }
 
@@ -111,11 +63,11 @@ static int load_items(const char *cmd, const char *path, tr_pron_task task, cons
 {
     tr_err err;
     if (tr_lexicon_read(lx, path, &err))
-        return fail(cmd, &err);
+        return tr_cli_fail(cmd, &err);
     const tr_vocab *g = task == TR_PRON_G2P ? src : tgt, *p = task == TR_PRON_G2P ? tgt : src;
     if (tr_pron_items_build(it, lx, task, g, p, &err)) {
         tr_lexicon_free(lx);
-        return fail(cmd, &err);
+        return tr_cli_fail(cmd, &err);
     }
     return 0;
 }
@@ -165,7 +117,7 @@ static void on_progress(void *ctx, const tr_s2s_progress *p)
         g->note = p->note;
         if (!g->quiet) {
             char el[32];
-            format_duration(el, sizeof el, p->elapsed);
+            tr_cli_format_duration(el, sizeof el, p->elapsed);
             fprintf(stderr, "%sepoch %d/%d  %s%s  lr %g%s  (%s)\n", g->tty ? "\r\033[K" : "", p->epoch + 1, p->epochs,
                     p->note ? p->note : "", p->improved ? " (best)" : "", p->lr,
                     p->decayed ? " (decayed, back to the best weights)" : "", el);
@@ -181,7 +133,7 @@ static void on_progress(void *ctx, const tr_s2s_progress *p)
                                  (double)(p->epochs - p->epoch - 1) * (double)p->epoch_total / rate
                            : -1;
     char eta[32];
-    format_duration(eta, sizeof eta, left);
+    tr_cli_format_duration(eta, sizeof eta, left);
     fprintf(stderr, "%sepoch %d/%d %5.1f%% | loss %.4f | %.0f tok/s | lr %g | |g| %.2f | ETA %s%s",
             g->tty ? "\r\033[K" : "", p->epoch + 1, p->epochs, 100.0 * frac, p->loss, p->tokens_per_s, p->lr,
             p->grad_norm, eta, g->tty ? "" : "\n");
@@ -279,22 +231,22 @@ static int cmd_train(int argc, char **argv, tr_pron_task task)
         if (!opts_find(s, ns, "epochs")->set)
             o.epochs = 0;
     } else {
-        if (file_exists(o.output) && !force) {
+        if (tr_cli_file_exists(o.output) && !force) {
             fprintf(stderr, "%s: %s exists; use --resume to continue it or --force to replace it\n", cmd, o.output);
             return 2;
         }
         if (tr_opt_kind_parse(optim, &oc.kind, &err) || tr_s2s_attention_parse(att, &c.attention, &err))
-            return fail(cmd, &err);
+            return tr_cli_fail(cmd, &err);
         if (!opts_find(s, ns, "lr")->set)
             oc.lr = oc.kind == TR_OPT_ADAM ? 1e-3f : 1.0f;
         if (tr_opt_config_check(&oc, &err))
-            return fail(cmd, &err);
+            return tr_cli_fail(cmd, &err);
         o.opt = oc;
         c.input_feed = !no_feed;
         if (c.dec_hidden == 0)
             c.dec_hidden = c.hidden;
     }
-    if (!dir_writable(o.output)) {
+    if (!tr_cli_dir_writable(o.output)) {
         fprintf(stderr, "%s: cannot write --output %s: its directory does not exist or is not writable\n", cmd, o.output);
         return 1;
     }
@@ -321,7 +273,7 @@ static int cmd_train(int argc, char **argv, tr_pron_task task)
     progress pg = {isatty(2), quiet, -1e9, NULL, NULL};
     int have_model = 0, have_dec = 0;
     if (tr_lexicon_read(&lx, train, &err)) {
-        rc = fail(cmd, &err);
+        rc = tr_cli_fail(cmd, &err);
         goto out;
     }
     if (resume) {
@@ -335,7 +287,7 @@ static int cmd_train(int argc, char **argv, tr_pron_task task)
         c.src_vocab = tr_vocab_size(src_side(task, g, p));
         c.tgt_vocab = tr_vocab_size(tgt_side(task, g, p));
         if (tr_s2s_init(&mf.m, &c, &err)) {
-            rc = fail(cmd, &err);
+            rc = tr_cli_fail(cmd, &err);
             goto out;
         }
         have_model = 1;
@@ -344,7 +296,7 @@ static int cmd_train(int argc, char **argv, tr_pron_task task)
     o.src_vocab = src_side(task, g, p);
     o.tgt_vocab = tgt_side(task, g, p);
     if (tr_pron_pairs(&lx, task, g, p, &pairs, &err)) {
-        rc = fail(cmd, &err);
+        rc = tr_cli_fail(cmd, &err);
         goto out;
     }
     if ((rc = load_items(cmd, dev, task, o.src_vocab, o.tgt_vocab, &dlx, &de.items)))
@@ -353,7 +305,7 @@ static int cmd_train(int argc, char **argv, tr_pron_task task)
         goto out;
     /* greedy decoding of dev after each epoch; --test gets its own beam decoder at the end */
     if (tr_s2s_decoder_init(&de.dec, &mf.m, eval_batch, de.items.refs.max_src, 1, TR_PRON_MAX_LEN, &err)) {
-        rc = fail(cmd, &err);
+        rc = tr_cli_fail(cmd, &err);
         goto out;
     }
     have_dec = 1;
@@ -367,21 +319,19 @@ static int cmd_train(int argc, char **argv, tr_pron_task task)
                 train, (long long)pairs.n, tr_vocab_size(g), tr_vocab_size(p), (long long)de.items.n,
                 task == TR_PRON_G2P ? "words" : "pronunciations", (long long)tr_params_count(&mf.m.params), threads,
                 threads == 1 ? "" : "s");
-    signal(SIGINT, on_signal);
-    signal(SIGTERM, on_signal);
+    tr_cli_catch_stop(1);
     int stopped = 0;
-    tr_status st = tr_s2s_train(&mf.m, &pairs, &o, resume ? mf.step : -1, validate, &de, &g_stop, on_progress, &pg,
+    tr_status st = tr_s2s_train(&mf.m, &pairs, &o, resume ? mf.step : -1, validate, &de, &tr_cli_stop, on_progress, &pg,
                                 &stopped, &err);
-    signal(SIGINT, SIG_DFL);
-    signal(SIGTERM, SIG_DFL);
+    tr_cli_catch_stop(0);
     if (st) {
         if (pg.tty && !quiet)
             fputc('\n', stderr);
-        rc = fail(cmd, &err);
+        rc = tr_cli_fail(cmd, &err);
     } else if (stopped) {
         if (!quiet)
             fprintf(stderr, "%sstopped%s; saved %s; continue with: triad %s train --train %s --dev %s --output %s --resume\n",
-                    pg.tty ? "\r\033[K" : "", g_stop ? " by signal" : "", o.output, tn, train, dev, o.output);
+                    pg.tty ? "\r\033[K" : "", tr_cli_stop ? " by signal" : "", o.output, tn, train, dev, o.output);
     } else {
         /* m holds the best weights */
         double score;
@@ -390,7 +340,7 @@ static int cmd_train(int argc, char **argv, tr_pron_task task)
         printf("dev WER %.2f PER %.2f (greedy, %lld items)\n", de.wer, de.per, (long long)de.items.n);
         tr_s2s_decoder td;
         if (test && tr_s2s_decoder_init(&td, &mf.m, eval_batch, titems.refs.max_src, beam, TR_PRON_MAX_LEN, &err)) {
-            rc = fail(cmd, &err);
+            rc = tr_cli_fail(cmd, &err);
         } else if (test) {
             tr_pron_score sc;
             tr_pron_eval(&td, &mf.m, &titems, beam, len_norm, &sc, NULL, NULL);
@@ -511,7 +461,7 @@ static int cmd_eval(int argc, char **argv, tr_pron_task task)
         fprintf(stderr, "%s: cannot write --output %s\n", cmd, out_path);
         rc = 1;
     } else if (tr_s2s_decoder_init(&d, &mf.m, batch, it.refs.max_src, beam, TR_PRON_MAX_LEN, &err)) {
-        rc = fail(cmd, &err);
+        rc = tr_cli_fail(cmd, &err);
     } else {
         tr_pron_score sc;
         double t0 = tr_now_seconds();
@@ -626,7 +576,7 @@ static int cmd_predict(int argc, char **argv, tr_pron_task task)
     tr_s2s_decoder d;
     if (tr_s2s_decoder_init(&d, &mf.m, batch, TR_PRON_MAX_LEN, beam, TR_PRON_MAX_LEN, &err)) {
         free_model(&mf);
-        return fail(cmd, &err);
+        return tr_cli_fail(cmd, &err);
     }
     pbatch pb = {0, tr_xmalloc((size_t)batch * TR_PRON_MAX_LEN * sizeof(int32_t)),
                  tr_xmalloc((size_t)batch * sizeof(int32_t *)), tr_xmalloc((size_t)batch * sizeof(int))};
@@ -674,7 +624,7 @@ static int cmd_predict(int argc, char **argv, tr_pron_task task)
     }
     flush_batch(&pb, &d, &mf, task, beam, nbest, len_norm);
     if (rc)
-        fail(cmd, &err);
+        tr_cli_fail(cmd, &err);
     free(buf);
     free(pb.ids);
     free(pb.src);
