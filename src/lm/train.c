@@ -8,6 +8,7 @@
  * options, data position, random stream, schedule and counters. The state
  * is written first and names the step of its model, so a pair that does not
  * belong together is refused on resume. */
+#include "io/json.h"
 #include "triad/io.h"
 #include "triad/lm.h"
 #include "triad/optim.h"
@@ -161,26 +162,6 @@ static tr_status copy_tensor(const tr_st_file *f, const char *name, float *dst,
     return TR_OK;
 }
 
-static double jnum(const cJSON *j, const char *key, int *ok)
-{
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(j, key);
-    if (!cJSON_IsNumber(v)) {
-        *ok = 0;
-        return 0.0;
-    }
-    return v->valuedouble;
-}
-
-static const char *jstr(const cJSON *j, const char *key, int *ok)
-{
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(j, key);
-    if (!cJSON_IsString(v)) {
-        *ok = 0;
-        return "";
-    }
-    return v->valuestring;
-}
-
 /* Reads the options of a saved run into o (before anything is allocated).
  * Options the caller set (epochs > 0, paths non-NULL) take precedence. */
 static tr_status read_state_opts(trainer *t, const tr_st_file *f, int64_t model_step, tr_err *err)
@@ -193,27 +174,27 @@ static tr_status read_state_opts(trainer *t, const tr_st_file *f, int64_t model_
     cJSON *j = cJSON_Parse(js);
     int ok = j != NULL;
     if (ok) {
-        snprintf(t->train_path, sizeof t->train_path, "%s", o->train_path ? o->train_path : jstr(j, "train", &ok));
-        snprintf(t->valid_path, sizeof t->valid_path, "%s", o->valid_path ? o->valid_path : jstr(j, "valid", &ok));
-        o->batch = (int)jnum(j, "batch", &ok);
-        o->bptt = (int)jnum(j, "bptt", &ok);
+        snprintf(t->train_path, sizeof t->train_path, "%s", o->train_path ? o->train_path : tr_json_str(j, "train", &ok));
+        snprintf(t->valid_path, sizeof t->valid_path, "%s", o->valid_path ? o->valid_path : tr_json_str(j, "valid", &ok));
+        o->batch = (int)tr_json_num(j, "batch", &ok);
+        o->bptt = (int)tr_json_num(j, "bptt", &ok);
         if (o->epochs <= 0)
-            o->epochs = (int)jnum(j, "epochs", &ok);
-        o->eval_batch = (int)jnum(j, "eval_batch", &ok);
-        ok = ok && !tr_opt_kind_parse(jstr(j, "optim", &ok), &o->opt.kind, NULL);
-        o->opt.lr = (float)jnum(j, "lr", &ok);
-        o->opt.momentum = (float)jnum(j, "momentum", &ok);
-        o->opt.weight_decay = (float)jnum(j, "weight_decay", &ok);
-        o->opt.beta1 = (float)jnum(j, "beta1", &ok);
-        o->opt.beta2 = (float)jnum(j, "beta2", &ok);
-        o->opt.eps = (float)jnum(j, "eps", &ok);
-        o->clip = (float)jnum(j, "clip", &ok);
-        o->decay = (float)jnum(j, "decay", &ok);
-        o->seed = strtoull(jstr(j, "seed", &ok), NULL, 10);
+            o->epochs = (int)tr_json_num(j, "epochs", &ok);
+        o->eval_batch = (int)tr_json_num(j, "eval_batch", &ok);
+        ok = ok && !tr_opt_kind_parse(tr_json_str(j, "optim", &ok), &o->opt.kind, NULL);
+        o->opt.lr = (float)tr_json_num(j, "lr", &ok);
+        o->opt.momentum = (float)tr_json_num(j, "momentum", &ok);
+        o->opt.weight_decay = (float)tr_json_num(j, "weight_decay", &ok);
+        o->opt.beta1 = (float)tr_json_num(j, "beta1", &ok);
+        o->opt.beta2 = (float)tr_json_num(j, "beta2", &ok);
+        o->opt.eps = (float)tr_json_num(j, "eps", &ok);
+        o->clip = (float)tr_json_num(j, "clip", &ok);
+        o->decay = (float)tr_json_num(j, "decay", &ok);
+        o->seed = strtoull(tr_json_str(j, "seed", &ok), NULL, 10);
         if (o->save_every <= 0)
-            o->save_every = (int64_t)jnum(j, "save_every", &ok);
-        t->step = (int64_t)jnum(j, "step", &ok);
-        t->epoch = (int)jnum(j, "epoch", &ok);
+            o->save_every = (int64_t)tr_json_num(j, "save_every", &ok);
+        t->step = (int64_t)tr_json_num(j, "step", &ok);
+        t->epoch = (int)tr_json_num(j, "epoch", &ok);
     }
     cJSON_Delete(j);
     if (!ok)
@@ -241,16 +222,16 @@ static tr_status read_state_rest(trainer *t, const tr_st_file *f, tr_err *err)
     else
         for (int i = 0; i < 2 * B + 1; i++)
             t->pos[i] = (int64_t)cJSON_GetArrayItem(pos, i)->valuedouble;
-    t->epoch = (int)jnum(j, "epoch", &ok);
+    t->epoch = (int)tr_json_num(j, "epoch", &ok);
     t->in_epoch = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(j, "in_epoch"));
-    t->opt.step = (int64_t)jnum(j, "opt_step", &ok);
-    double best = jnum(j, "plateau_best", &ok);
+    t->opt.step = (int64_t)tr_json_num(j, "opt_step", &ok);
+    double best = tr_json_num(j, "plateau_best", &ok);
     t->plateau.best = best < 0 ? INFINITY : best;
-    t->epoch_nll = jnum(j, "epoch_nll", &ok);
-    t->epoch_n = (int64_t)jnum(j, "epoch_n", &ok);
-    t->train_seconds = jnum(j, "train_seconds", &ok);
-    t->train->rng.state = strtoull(jstr(j, "rng_state", &ok), NULL, 10);
-    t->train->rng.inc = strtoull(jstr(j, "rng_inc", &ok), NULL, 10);
+    t->epoch_nll = tr_json_num(j, "epoch_nll", &ok);
+    t->epoch_n = (int64_t)tr_json_num(j, "epoch_n", &ok);
+    t->train_seconds = tr_json_num(j, "train_seconds", &ok);
+    t->train->rng.state = strtoull(tr_json_str(j, "rng_state", &ok), NULL, 10);
+    t->train->rng.inc = strtoull(tr_json_str(j, "rng_inc", &ok), NULL, 10);
     cJSON_Delete(j);
     if (!ok)
         return tr_err_set(err, TR_ERR_FORMAT, "%s: training state metadata is incomplete", t->state_path);

@@ -13,6 +13,7 @@
  * an epoch are a function of (seed, epoch), so the position is one index.
  * The state is written first and names the step of its model file, so a
  * pair that does not belong together is refused on resume. */
+#include "io/json.h"
 #include "triad/io.h"
 #include "triad/optim.h"
 #include "triad/seq2seq.h"
@@ -276,34 +277,6 @@ static tr_status save_checkpoint(trainer *t, tr_err *err)
     return st;
 }
 
-static double jnum(const cJSON *j, const char *key, int *ok)
-{
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(j, key);
-    if (!cJSON_IsNumber(v)) {
-        *ok = 0;
-        return 0.0;
-    }
-    return v->valuedouble;
-}
-
-static const char *jstr(const cJSON *j, const char *key, int *ok)
-{
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(j, key);
-    if (!cJSON_IsString(v)) {
-        *ok = 0;
-        return "";
-    }
-    return v->valuestring;
-}
-
-static int jbool(const cJSON *j, const char *key, int *ok)
-{
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(j, key);
-    if (!cJSON_IsBool(v))
-        *ok = 0;
-    return cJSON_IsTrue(v);
-}
-
 /* Reads the options of a saved run into opts (before anything is allocated). */
 static tr_status read_state_opts(trainer *t, const tr_st_file *f, int64_t model_step, tr_err *err)
 {
@@ -315,26 +288,26 @@ static tr_status read_state_opts(trainer *t, const tr_st_file *f, int64_t model_
     int ok = j != NULL, epoch = 0, finished = 0;
     int64_t saved_model_step = -1, pairs = 0;
     if (ok) {
-        o->batch = (int)jnum(j, "batch", &ok);
+        o->batch = (int)tr_json_num(j, "batch", &ok);
         if (o->epochs <= 0)
-            o->epochs = (int)jnum(j, "epochs", &ok);
-        ok = ok && !tr_opt_kind_parse(jstr(j, "optim", &ok), &o->opt.kind, NULL);
-        o->opt.lr = (float)jnum(j, "lr", &ok);
-        o->opt.momentum = (float)jnum(j, "momentum", &ok);
-        o->opt.weight_decay = (float)jnum(j, "weight_decay", &ok);
-        o->opt.beta1 = (float)jnum(j, "beta1", &ok);
-        o->opt.beta2 = (float)jnum(j, "beta2", &ok);
-        o->opt.eps = (float)jnum(j, "eps", &ok);
-        o->clip = (float)jnum(j, "clip", &ok);
-        o->decay = (float)jnum(j, "decay", &ok);
-        o->patience = (int)jnum(j, "patience", &ok);
-        o->seed = strtoull(jstr(j, "seed", &ok), NULL, 10);
+            o->epochs = (int)tr_json_num(j, "epochs", &ok);
+        ok = ok && !tr_opt_kind_parse(tr_json_str(j, "optim", &ok), &o->opt.kind, NULL);
+        o->opt.lr = (float)tr_json_num(j, "lr", &ok);
+        o->opt.momentum = (float)tr_json_num(j, "momentum", &ok);
+        o->opt.weight_decay = (float)tr_json_num(j, "weight_decay", &ok);
+        o->opt.beta1 = (float)tr_json_num(j, "beta1", &ok);
+        o->opt.beta2 = (float)tr_json_num(j, "beta2", &ok);
+        o->opt.eps = (float)tr_json_num(j, "eps", &ok);
+        o->clip = (float)tr_json_num(j, "clip", &ok);
+        o->decay = (float)tr_json_num(j, "decay", &ok);
+        o->patience = (int)tr_json_num(j, "patience", &ok);
+        o->seed = strtoull(tr_json_str(j, "seed", &ok), NULL, 10);
         if (o->save_every <= 0)
-            o->save_every = (int64_t)jnum(j, "save_every", &ok);
-        epoch = (int)jnum(j, "epoch", &ok);
-        finished = jbool(j, "finished", &ok);
-        saved_model_step = (int64_t)jnum(j, "model_step", &ok);
-        pairs = (int64_t)jnum(j, "pairs", &ok);
+            o->save_every = (int64_t)tr_json_num(j, "save_every", &ok);
+        epoch = (int)tr_json_num(j, "epoch", &ok);
+        finished = tr_json_bool(j, "finished", &ok);
+        saved_model_step = (int64_t)tr_json_num(j, "model_step", &ok);
+        pairs = (int64_t)tr_json_num(j, "pairs", &ok);
     }
     cJSON_Delete(j);
     if (!ok)
@@ -381,21 +354,21 @@ static tr_status read_state_rest(trainer *t, const tr_st_file *f, tr_err *err)
 {
     cJSON *j = cJSON_Parse(tr_st_meta(f, "triad.train"));
     int ok = j != NULL;
-    t->epoch = (int)jnum(j, "epoch", &ok);
-    t->in_epoch = jbool(j, "in_epoch", &ok);
-    t->batch = (int64_t)jnum(j, "next_batch", &ok);
-    t->step = (int64_t)jnum(j, "step", &ok);
-    t->opt.step = (int64_t)jnum(j, "opt_step", &ok);
-    t->have_best = jbool(j, "have_best", &ok);
-    t->best_score = jnum(j, "best_score", &ok);
-    t->best_step = (int64_t)jnum(j, "best_step", &ok);
-    t->bad = (int)jnum(j, "bad_epochs", &ok);
-    t->epoch_nll = jnum(j, "epoch_nll", &ok);
-    t->epoch_tok = (int64_t)jnum(j, "epoch_tokens", &ok);
-    t->epoch_pairs = (int64_t)jnum(j, "epoch_pairs", &ok);
-    t->train_seconds = jnum(j, "train_seconds", &ok);
-    t->st.rng.state = strtoull(jstr(j, "rng_state", &ok), NULL, 10);
-    t->st.rng.inc = strtoull(jstr(j, "rng_inc", &ok), NULL, 10);
+    t->epoch = (int)tr_json_num(j, "epoch", &ok);
+    t->in_epoch = tr_json_bool(j, "in_epoch", &ok);
+    t->batch = (int64_t)tr_json_num(j, "next_batch", &ok);
+    t->step = (int64_t)tr_json_num(j, "step", &ok);
+    t->opt.step = (int64_t)tr_json_num(j, "opt_step", &ok);
+    t->have_best = tr_json_bool(j, "have_best", &ok);
+    t->best_score = tr_json_num(j, "best_score", &ok);
+    t->best_step = (int64_t)tr_json_num(j, "best_step", &ok);
+    t->bad = (int)tr_json_num(j, "bad_epochs", &ok);
+    t->epoch_nll = tr_json_num(j, "epoch_nll", &ok);
+    t->epoch_tok = (int64_t)tr_json_num(j, "epoch_tokens", &ok);
+    t->epoch_pairs = (int64_t)tr_json_num(j, "epoch_pairs", &ok);
+    t->train_seconds = tr_json_num(j, "train_seconds", &ok);
+    t->st.rng.state = strtoull(tr_json_str(j, "rng_state", &ok), NULL, 10);
+    t->st.rng.inc = strtoull(tr_json_str(j, "rng_inc", &ok), NULL, 10);
     cJSON_Delete(j);
     if (!ok)
         return tr_err_set(err, TR_ERR_FORMAT, "%s: training state metadata is incomplete", t->state_path);

@@ -1,0 +1,16 @@
+/*
+ * io/json.h - private to src/: typed reads of the fields of a cJSON object
+ * (run-state and config headers). A missing field or one of another type
+ * clears *ok and yields a neutral value (0, "", false), so that a caller can
+ * read every field and then refuse the object once, naming the file.
+ */
+#ifndef TRIAD_IO_JSON_H
+#define TRIAD_IO_JSON_H
+
+#include <cJSON.h>
+
+double tr_json_num(const cJSON *j, const char *key, int *ok);
+const char *tr_json_str(const cJSON *j, const char *key, int *ok);
+int tr_json_bool(const cJSON *j, const char *key, int *ok);
+
+#endif
