@@ -143,3 +143,20 @@ void th_fill(float *x, int64_t n, float a, uint64_t seed)
         x[i] = ((float)(s >> 40) / (float)(1 << 24) * 2.0f - 1.0f) * a;
     }
 }
+
+float *th_vec(int64_t n, float a, uint64_t seed)
+{
+    float *x = calloc((size_t)n, sizeof(float));
+    assert_non_null(x);
+    if (a > 0)
+        th_fill(x, n, a, seed);
+    return x;
+}
+
+double th_dot(const float *a, const float *b, int64_t n)
+{
+    double s = 0.0;
+    for (int64_t i = 0; i < n; i++)
+        s += (double)a[i] * b[i];
+    return s;
+}

@@ -43,3 +43,8 @@ double th_gradcheck(const char *what, float *x, const float *grad, int64_t n,
                     double rtol, int max_checks);
 /* Fills with uniform values in [-a, a) from a seeded stream. */
 void th_fill(float *x, int64_t n, float a, uint64_t seed);
+/* A new zeroed vector of n floats (free it), filled by th_fill(a, seed)
+ * when a > 0. */
+float *th_vec(int64_t n, float a, uint64_t seed);
+/* sum a[i] * b[i] in double. */
+double th_dot(const float *a, const float *b, int64_t n);

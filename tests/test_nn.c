@@ -13,23 +13,6 @@
 #define ATOL 2e-3
 #define RTOL 2e-2
 
-static float *vec(int64_t n, float a, uint64_t seed)
-{
-    float *x = calloc((size_t)n, sizeof(float));
-    assert_non_null(x);
-    if (a > 0)
-        th_fill(x, n, a, seed);
-    return x;
-}
-
-static double dot(const float *a, const float *b, int64_t n)
-{
-    double s = 0.0;
-    for (int64_t i = 0; i < n; i++)
-        s += (double)a[i] * b[i];
-    return s;
-}
-
 /* ------------------------------------------------------------ linear */
 
 typedef struct {
@@ -41,7 +24,7 @@ static double linear_loss(void *p)
 {
     linear_ctx *c = p;
     tr_linear_forward(c->y, c->x, c->W, c->b, c->N, c->I, c->O);
-    return dot(c->y, c->R, (int64_t)c->N * c->O);
+    return th_dot(c->y, c->R, (int64_t)c->N * c->O);
 }
 
 static void test_linear_grad(void **state)
@@ -49,12 +32,12 @@ static void test_linear_grad(void **state)
     (void)state;
     for (uint64_t seed = 1; seed <= 3; seed++) {
         linear_ctx c = {4, 5, 3, NULL, NULL, NULL, NULL, NULL};
-        c.x = vec(c.N * c.I, 1, seed);
-        c.W = vec(c.O * c.I, 1, seed + 10);
-        c.b = vec(c.O, 1, seed + 20);
-        c.y = vec(c.N * c.O, 0, 0);
-        c.R = vec(c.N * c.O, 1, seed + 30);
-        float *dx = vec(c.N * c.I, 0, 0), *dW = vec(c.O * c.I, 0, 0), *db = vec(c.O, 0, 0);
+        c.x = th_vec(c.N * c.I, 1, seed);
+        c.W = th_vec(c.O * c.I, 1, seed + 10);
+        c.b = th_vec(c.O, 1, seed + 20);
+        c.y = th_vec(c.N * c.O, 0, 0);
+        c.R = th_vec(c.N * c.O, 1, seed + 30);
+        float *dx = th_vec(c.N * c.I, 0, 0), *dW = th_vec(c.O * c.I, 0, 0), *db = th_vec(c.O, 0, 0);
         linear_loss(&c);
         tr_linear_backward(dx, dW, db, c.R, c.x, c.W, c.N, c.I, c.O);
         th_gradcheck("linear.x", c.x, dx, c.N * c.I, linear_loss, &c, EPS, ATOL, RTOL, 1000);
@@ -62,7 +45,7 @@ static void test_linear_grad(void **state)
         th_gradcheck("linear.b", c.b, db, c.O, linear_loss, &c, EPS, ATOL, RTOL, 1000);
         /* backward adds into weight gradients */
         tr_linear_backward(dx, dW, db, c.R, c.x, c.W, c.N, c.I, c.O);
-        float *dW1 = vec(c.O * c.I, 0, 0), *db1 = vec(c.O, 0, 0);
+        float *dW1 = th_vec(c.O * c.I, 0, 0), *db1 = th_vec(c.O, 0, 0);
         tr_linear_backward(NULL, dW1, db1, c.R, c.x, c.W, c.N, c.I, c.O);
         for (int i = 0; i < c.O * c.I; i++)
             assert_true(fabsf(dW[i] - 2 * dW1[i]) < 1e-5f);
@@ -95,7 +78,7 @@ static double emb_loss(void *p)
 {
     emb_ctx *c = p;
     tr_embedding_forward(c->out, c->ids, c->W->value.data, c->N, c->V, c->E);
-    return dot(c->out, c->R, (int64_t)c->N * c->E);
+    return th_dot(c->out, c->R, (int64_t)c->N * c->E);
 }
 
 static void test_embedding_grad_sparse(void **state)
@@ -114,7 +97,7 @@ static void test_embedding_grad_sparse(void **state)
     tr_param *W = tr_params_add(&ps, &a, "encoder.weight", 2, shape, TR_PARAM_SPARSE);
     th_fill(W->value.data, W->value.size, 1, 7);
     int32_t ids[6] = {2, 5, 2, 8, 0, 5};
-    emb_ctx c = {6, 9, 4, ids, W, vec(24, 0, 0), vec(24, 1, 8)};
+    emb_ctx c = {6, 9, 4, ids, W, th_vec(24, 0, 0), th_vec(24, 1, 8)};
     emb_loss(&c);
     tr_embedding_backward(W, c.R, ids, 6, 4);
     assert_int_equal(W->ntouched, 4); /* rows 2, 5, 8, 0 */
@@ -143,31 +126,31 @@ static double lstm_loss(void *p)
     tr_lstm_forward(c->h, c->c, c->gates, c->x, c->h0, c->c0, c->w_ih, c->w_hh,
                     c->b_ih, c->b_hh, c->T, c->B, c->I, c->H);
     size_t BH = (size_t)c->B * c->H, last = (size_t)(c->T - 1) * BH;
-    return dot(c->h, c->R, (int64_t)(c->T * BH)) + dot(c->h + last, c->RhT, (int64_t)BH) +
-           dot(c->c + last, c->RcT, (int64_t)BH);
+    return th_dot(c->h, c->R, (int64_t)(c->T * BH)) + th_dot(c->h + last, c->RhT, (int64_t)BH) +
+           th_dot(c->c + last, c->RcT, (int64_t)BH);
 }
 
 static void check_lstm(int T, int B, int I, int H, uint64_t seed)
 {
     lstm_ctx c = {T, B, I, H, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL};
     int G = 4 * H;
-    c.x = vec(T * B * I, 1, seed);
-    c.h0 = vec(B * H, 0.5f, seed + 1);
-    c.c0 = vec(B * H, 0.5f, seed + 2);
-    c.w_ih = vec(G * I, 0.6f, seed + 3);
-    c.w_hh = vec(G * H, 0.6f, seed + 4);
-    c.b_ih = vec(G, 0.3f, seed + 5);
-    c.b_hh = vec(G, 0.3f, seed + 6);
-    c.h = vec(T * B * H, 0, 0);
-    c.c = vec(T * B * H, 0, 0);
-    c.gates = vec(T * B * G, 0, 0);
-    c.R = vec(T * B * H, 1, seed + 7);
-    c.RhT = vec(B * H, 1, seed + 8);
-    c.RcT = vec(B * H, 1, seed + 9);
-    float *dx = vec(T * B * I, 0, 0), *dh0 = vec(B * H, 0, 0), *dc0 = vec(B * H, 0, 0);
-    float *dw_ih = vec(G * I, 0, 0), *dw_hh = vec(G * H, 0, 0);
-    float *db_ih = vec(G, 0, 0), *db_hh = vec(G, 0, 0);
-    float *dgates = vec(T * B * G, 0, 0), *dstate = vec(2 * B * H, 0, 0);
+    c.x = th_vec(T * B * I, 1, seed);
+    c.h0 = th_vec(B * H, 0.5f, seed + 1);
+    c.c0 = th_vec(B * H, 0.5f, seed + 2);
+    c.w_ih = th_vec(G * I, 0.6f, seed + 3);
+    c.w_hh = th_vec(G * H, 0.6f, seed + 4);
+    c.b_ih = th_vec(G, 0.3f, seed + 5);
+    c.b_hh = th_vec(G, 0.3f, seed + 6);
+    c.h = th_vec(T * B * H, 0, 0);
+    c.c = th_vec(T * B * H, 0, 0);
+    c.gates = th_vec(T * B * G, 0, 0);
+    c.R = th_vec(T * B * H, 1, seed + 7);
+    c.RhT = th_vec(B * H, 1, seed + 8);
+    c.RcT = th_vec(B * H, 1, seed + 9);
+    float *dx = th_vec(T * B * I, 0, 0), *dh0 = th_vec(B * H, 0, 0), *dc0 = th_vec(B * H, 0, 0);
+    float *dw_ih = th_vec(G * I, 0, 0), *dw_hh = th_vec(G * H, 0, 0);
+    float *db_ih = th_vec(G, 0, 0), *db_hh = th_vec(G, 0, 0);
+    float *dgates = th_vec(T * B * G, 0, 0), *dstate = th_vec(2 * B * H, 0, 0);
     lstm_loss(&c);
     tr_lstm_backward(dx, dh0, dc0, dw_ih, dw_hh, db_ih, db_hh, dgates, dstate, c.R,
                      c.RhT, c.RcT, c.h, c.c, c.gates, c.x, c.h0, c.c0, c.w_ih, c.w_hh,
@@ -225,7 +208,7 @@ typedef struct {
 static double xent_loss(void *p)
 {
     xent_ctx *c = p;
-    float *nll = vec(c->N, 0, 0);
+    float *nll = th_vec(c->N, 0, 0);
     tr_xent_forward(c->probs, nll, c->logits, c->y, c->N, c->V);
     double s = 0.0;
     for (int n = 0; n < c->N; n++)
@@ -239,9 +222,9 @@ static void test_xent_grad(void **state)
     (void)state;
     for (uint64_t seed = 1; seed <= 3; seed++) {
         int32_t y[5] = {3, 0, -1, 6, 2};
-        xent_ctx c = {5, 7, vec(35, 3, seed), vec(35, 0, 0), vec(5, 1, seed + 1), y, 0.5f};
+        xent_ctx c = {5, 7, th_vec(35, 3, seed), th_vec(35, 0, 0), th_vec(5, 1, seed + 1), y, 0.5f};
         xent_loss(&c);
-        float *d = vec(35, 0, 0);
+        float *d = th_vec(35, 0, 0);
         tr_xent_backward(d, c.probs, y, c.w, c.scale, 5, 7);
         th_gradcheck("xent.logits", c.logits, d, 35, xent_loss, &c, EPS, ATOL, RTOL, 1000);
         for (int v = 0; v < 7; v++)
@@ -285,15 +268,15 @@ static double drop_loss(void *q)
     tr_rng r;
     tr_rng_seed(&r, 5, 9); /* the same mask every call */
     tr_dropout_forward(c->out, c->mask, c->x, c->p, &r, c->n);
-    return dot(c->out, c->R, c->n);
+    return th_dot(c->out, c->R, c->n);
 }
 
 static void test_dropout(void **state)
 {
     (void)state;
-    drop_ctx c = {4000, 0.3f, vec(4000, 1, 1), vec(4000, 0, 0), vec(4000, 0, 0), vec(4000, 1, 2)};
+    drop_ctx c = {4000, 0.3f, th_vec(4000, 1, 1), th_vec(4000, 0, 0), th_vec(4000, 0, 0), th_vec(4000, 1, 2)};
     drop_loss(&c);
-    float *dx = vec(c.n, 0, 0);
+    float *dx = th_vec(c.n, 0, 0);
     tr_dropout_backward(dx, c.R, c.mask, c.n);
     th_gradcheck("dropout.x", c.x, dx, c.n, drop_loss, &c, EPS, ATOL, RTOL, 300);
     int zeros = 0;

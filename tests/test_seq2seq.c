@@ -19,23 +19,6 @@
 #define ATOL 2e-3
 #define RTOL 2e-2
 
-static float *vec(int64_t n, float a, uint64_t seed)
-{
-    float *x = calloc((size_t)n, sizeof(float));
-    assert_non_null(x);
-    if (a > 0)
-        th_fill(x, n, a, seed);
-    return x;
-}
-
-static double dot(const float *a, const float *b, int64_t n)
-{
-    double s = 0.0;
-    for (int64_t i = 0; i < n; i++)
-        s += (double)a[i] * b[i];
-    return s;
-}
-
 /* ------------------------------------------------------------ attention */
 
 typedef struct {
@@ -48,7 +31,7 @@ static double att_loss(void *p)
 {
     att_ctx *c = p;
     tr_attention_forward(c->alpha, c->ctx, c->q, c->keys, c->mem, c->len, c->S, c->B, c->D, c->C);
-    return dot(c->ctx, c->R, (int64_t)c->B * c->C);
+    return th_dot(c->ctx, c->R, (int64_t)c->B * c->C);
 }
 
 static void test_attention_grad(void **state)
@@ -57,9 +40,9 @@ static void test_attention_grad(void **state)
     const int lens[3][3] = {{5, 2, 3}, {1, 5, 4}, {3, 3, 1}};
     for (uint64_t seed = 1; seed <= 3; seed++) {
         const int S = 5, B = 3, D = 4, C = 6;
-        att_ctx c = {S, B, D, C, lens[seed - 1], vec(B * D, 1, seed), vec(S * B * D, 1, seed + 10),
-                     vec(S * B * C, 1, seed + 20), vec(B * S, 0, 0), vec(B * C, 0, 0), vec(B * C, 1, seed + 30)};
-        float *dq = vec(B * D, 0, 0), *dk = vec(S * B * D, 0, 0), *dm = vec(S * B * C, 0, 0), *ds = vec(B * S, 0, 0);
+        att_ctx c = {S, B, D, C, lens[seed - 1], th_vec(B * D, 1, seed), th_vec(S * B * D, 1, seed + 10),
+                     th_vec(S * B * C, 1, seed + 20), th_vec(B * S, 0, 0), th_vec(B * C, 0, 0), th_vec(B * C, 1, seed + 30)};
+        float *dq = th_vec(B * D, 0, 0), *dk = th_vec(S * B * D, 0, 0), *dm = th_vec(S * B * C, 0, 0), *ds = th_vec(B * S, 0, 0);
         att_loss(&c);
         for (int b = 0; b < B; b++) {
             double sum = 0;
@@ -83,7 +66,7 @@ static void test_attention_grad(void **state)
                     for (int i = 0; i < C; i++)
                         assert_true(dm[(s * B + b) * C + i] == 0.0f);
                 }
-        float *dm2 = vec(S * B * C, 0, 0);
+        float *dm2 = th_vec(S * B * C, 0, 0);
         memcpy(dm2, dm, sizeof(float) * (size_t)(S * B * C));
         tr_attention_backward(dq, dk, dm2, ds, c.R, c.alpha, c.q, c.keys, c.mem, c.len, S, B, D, C);
         for (int i = 0; i < S * B * C; i++)
@@ -176,7 +159,7 @@ static double enc_loss(void *p)
     tr_s2s_set_batch(&t->s, &t->m, t->src, t->src_len, NULL, NULL, NULL, t->b);
     tr_s2s_encode(&t->s, &t->m, 1);
     const int C = 2 * t->m.cfg.hidden;
-    return dot(t->s.enc_out[t->m.cfg.enc_layers - 1], t->R, (int64_t)t->s.s * t->b * C);
+    return th_dot(t->s.enc_out[t->m.cfg.enc_layers - 1], t->R, (int64_t)t->s.s * t->b * C);
 }
 
 static void test_encoder_grad_with_padding(void **state)
@@ -188,7 +171,7 @@ static void test_encoder_grad_with_padding(void **state)
             tiny t;
             tiny_init(&t, &cfg, seed, 4);
             const int C = 2 * cfg.hidden;
-            float *R = vec(6 * 4 * C, 1, seed + 40);
+            float *R = th_vec(6 * 4 * C, 1, seed + 40);
             t.R = R;
             enc_loss(&t);
             const int S = t.s.s;
@@ -198,7 +181,7 @@ static void test_encoder_grad_with_padding(void **state)
                     if (s >= t.src_len[i])
                         for (int k = 0; k < C; k++)
                             assert_true(t.s.enc_out[Le - 1][(s * t.b + i) * C + k] == 0.0f);
-            float *dm = vec(S * t.b * C, 0, 0);
+            float *dm = th_vec(S * t.b * C, 0, 0);
             memcpy(dm, R, sizeof(float) * (size_t)(S * t.b * C));
             for (int s = 0; s < S; s++)
                 for (int i = 0; i < t.b; i++)
@@ -267,7 +250,7 @@ static void test_weighted_loss_and_padding_invariance(void **state)
     }
     /* gradient of lane i with weight w equals w times its gradient with weight 1 */
     tr_param *p = t.m.gen_w;
-    float *g1 = vec(p->grad.size, 0, 0);
+    float *g1 = th_vec(p->grad.size, 0, 0);
     float w1 = 1.0f, w2 = -2.5f;
     tr_params_zero_grad(&t.m.params);
     tr_s2s_set_batch(&t.s, &t.m, &t.src[2], &t.src_len[2], &t.tgt[2], &t.tgt_len[2], &w1, 1);

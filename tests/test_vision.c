@@ -19,23 +19,6 @@
 #define RTOL 2e-2
 #define GOLDEN_RTOL 1e-4
 
-static float *vec(int64_t n, float a, uint64_t seed)
-{
-    float *x = calloc((size_t)n, sizeof(float));
-    assert_non_null(x);
-    if (a > 0)
-        th_fill(x, n, a, seed);
-    return x;
-}
-
-static double dot(const float *a, const float *b, int64_t n)
-{
-    double s = 0.0;
-    for (int64_t i = 0; i < n; i++)
-        s += (double)a[i] * b[i];
-    return s;
-}
-
 /* ------------------------------------------------------------ relu */
 
 typedef struct {
@@ -47,14 +30,14 @@ static double relu_loss(void *p)
 {
     relu_ctx *c = p;
     tr_relu_forward(c->y, c->x, c->n);
-    return dot(c->y, c->R, c->n);
+    return th_dot(c->y, c->R, c->n);
 }
 
 static void test_relu(void **state)
 {
     (void)state;
     for (uint64_t seed = 1; seed <= 3; seed++) {
-        relu_ctx c = {40, vec(40, 1, seed), vec(40, 0, 0), vec(40, 1, seed + 10)};
+        relu_ctx c = {40, th_vec(40, 1, seed), th_vec(40, 0, 0), th_vec(40, 1, seed + 10)};
         int positive = 0;
         for (int i = 0; i < c.n; i++) {
             if (fabsf(c.x[i]) < 0.05f) /* keep the kink out of reach of EPS */
@@ -62,14 +45,14 @@ static void test_relu(void **state)
             positive += c.x[i] > 0;
         }
         assert_true(positive > 5 && positive < 35);
-        float *dx = vec(c.n, 1, 99); /* overwritten */
+        float *dx = th_vec(c.n, 1, 99); /* overwritten */
         relu_loss(&c);
         for (int i = 0; i < c.n; i++)
             assert_true(c.y[i] == (c.x[i] > 0 ? c.x[i] : 0.0f));
         tr_relu_backward(dx, c.R, c.y, c.n);
         th_gradcheck("relu.x", c.x, dx, c.n, relu_loss, &c, EPS, ATOL, RTOL, 1000);
         /* in place: y aliases x, dx aliases dy */
-        float *d = vec(c.n, 1, seed + 10);
+        float *d = th_vec(c.n, 1, seed + 10);
         memcpy(c.y, c.x, (size_t)c.n * sizeof(float));
         tr_relu_forward(c.y, c.y, c.n);
         tr_relu_backward(d, d, c.y, c.n);
@@ -92,7 +75,7 @@ static double conv_loss(void *p)
 {
     conv_ctx *c = p;
     tr_conv2d_forward(c->y, c->col, c->x, c->w, c->b, c->N, c->C, c->H, c->W, c->O, c->K, c->pad);
-    return dot(c->y, c->R, (int64_t)c->N * c->O * c->Ho * c->Wo);
+    return th_dot(c->y, c->R, (int64_t)c->N * c->O * c->Ho * c->Wo);
 }
 
 /* y (N, O, Ho, Wo) by the definition: sum over c, ki, kj of w * x (zero outside). */
@@ -121,26 +104,26 @@ static void check_conv(int N, int C, int H, int W, int O, int K, int pad, uint64
     conv_ctx c = {N, C, H, W, O, K, pad, H + 2 * pad - K + 1, W + 2 * pad - K + 1,
                   NULL, NULL, NULL, NULL, NULL, NULL};
     int64_t nx = (int64_t)N * C * H * W, nw = (int64_t)O * C * K * K, ny = (int64_t)N * O * c.Ho * c.Wo;
-    c.x = vec(nx, 1, seed);
-    c.w = vec(nw, 1, seed + 10);
-    c.b = vec(O, 1, seed + 20);
-    c.y = vec(ny, 0, 0);
-    c.col = vec((int64_t)C * K * K * c.Ho * c.Wo, 0, 0);
-    c.R = vec(ny, 1, seed + 30);
+    c.x = th_vec(nx, 1, seed);
+    c.w = th_vec(nw, 1, seed + 10);
+    c.b = th_vec(O, 1, seed + 20);
+    c.y = th_vec(ny, 0, 0);
+    c.col = th_vec((int64_t)C * K * K * c.Ho * c.Wo, 0, 0);
+    c.R = th_vec(ny, 1, seed + 30);
     conv_loss(&c);
     double *ref = calloc((size_t)ny, sizeof(double));
     conv_direct(ref, &c);
     for (int64_t i = 0; i < ny; i++)
         assert_true(fabs(c.y[i] - ref[i]) < 1e-4);
 
-    float *dx = vec(nx, 1, 77), *dw = vec(nw, 0, 0), *db = vec(O, 0, 0);
+    float *dx = th_vec(nx, 1, 77), *dw = th_vec(nw, 0, 0), *db = th_vec(O, 0, 0);
     tr_conv2d_backward(dx, dw, db, c.col, c.R, c.x, c.w, N, C, H, W, O, K, pad);
     th_gradcheck("conv2d.x", c.x, dx, nx, conv_loss, &c, EPS, ATOL, RTOL, 300);
     th_gradcheck("conv2d.w", c.w, dw, nw, conv_loss, &c, EPS, ATOL, RTOL, 300);
     th_gradcheck("conv2d.b", c.b, db, O, conv_loss, &c, EPS, ATOL, RTOL, 300);
 
     /* dw, db are added to; dx is overwritten; NULL skips */
-    float *dx2 = vec(nx, 1, 78), *dw2 = vec(nw, 0, 0), *db2 = vec(O, 0, 0);
+    float *dx2 = th_vec(nx, 1, 78), *dw2 = th_vec(nw, 0, 0), *db2 = th_vec(O, 0, 0);
     memcpy(dw2, dw, (size_t)nw * sizeof(float));
     memcpy(db2, db, (size_t)O * sizeof(float));
     tr_conv2d_backward(dx2, dw2, db2, c.col, c.R, c.x, c.w, N, C, H, W, O, K, pad);
@@ -187,7 +170,7 @@ static double pool_loss(void *p)
 {
     pool_ctx *c = p;
     tr_maxpool2_forward(c->y, c->arg, c->x, c->N, c->C, c->H, c->W);
-    return dot(c->y, c->R, (int64_t)c->N * c->C * c->H * c->W / 4);
+    return th_dot(c->y, c->R, (int64_t)c->N * c->C * c->H * c->W / 4);
 }
 
 static void test_maxpool2_grad(void **state)
@@ -200,14 +183,14 @@ static void test_maxpool2_grad(void **state)
             int64_t nx = (int64_t)c.N * c.C * c.H * c.W, ny = nx / 4;
             /* distinct values at least 0.05 apart (a shuffled ladder), so
              * that EPS never changes which value is the maximum */
-            c.x = vec(nx, 0, 0);
+            c.x = th_vec(nx, 0, 0);
             for (int64_t i = 0; i < nx; i++)
                 c.x[i] = (float)((i * 37 + (int64_t)seed * 11) % nx) * 0.05f - 1.0f;
-            c.y = vec(ny, 0, 0);
-            c.R = vec(ny, 1, seed + 30);
+            c.y = th_vec(ny, 0, 0);
+            c.R = th_vec(ny, 1, seed + 30);
             c.arg = calloc((size_t)ny, 1);
             pool_loss(&c);
-            float *dx = vec(nx, 1, 5); /* overwritten */
+            float *dx = th_vec(nx, 1, 5); /* overwritten */
             tr_maxpool2_backward(dx, c.R, c.arg, c.N, c.C, c.H, c.W);
             th_gradcheck("maxpool2.x", c.x, dx, nx, pool_loss, &c, EPS, ATOL, RTOL, 1000);
             /* exactly one non-zero gradient per window */
@@ -325,7 +308,7 @@ static void check_cls_grad(tr_cls_config cfg, int n, int B, uint64_t seed, float
         for (int64_t k = 0; k < m.params.p[i].value.size; k++)
             m.params.p[i].value.data[k] *= 3.0f;
     int hw = cfg.h * cfg.w;
-    float *x = vec((int64_t)n * hw, 0, 0);
+    float *x = th_vec((int64_t)n * hw, 0, 0);
     th_fill(x, (int64_t)n * hw, 1, seed + 100);
     for (int i = 0; i < n * hw; i++)
         x[i] = fabsf(x[i]); /* pixels in [0, 1] */
@@ -514,7 +497,7 @@ static void test_cls_backward_scale_and_evaluate(void **state)
         assert_int_equal(tr_cls_state_init(&s, &m, 10, &err), TR_OK);
         assert_int_equal(tr_cls_state_init(&s1, &m, 1, &err), TR_OK);
         assert_int_equal(tr_cls_state_init(&s7, &m, 7, &err), TR_OK);
-        tr_images d = {10, 8, 8, 10, vec(640, 1, 4), calloc(10, 1)};
+        tr_images d = {10, 8, 8, 10, th_vec(640, 1, 4), calloc(10, 1)};
         for (int i = 0; i < 640; i++)
             d.x[i] = fabsf(d.x[i]);
         for (int i = 0; i < 10; i++)
@@ -525,7 +508,7 @@ static void test_cls_backward_scale_and_evaluate(void **state)
         tr_cls_forward(&s, &m, d.x, d.y, 10, NULL);
         tr_cls_backward(&s, &m, 1.0f);
         int64_t total = tr_params_count(&m.params), at = 0;
-        float *g1 = vec(total, 0, 0);
+        float *g1 = th_vec(total, 0, 0);
         for (int i = 0; i < m.params.n; i++) {
             memcpy(g1 + at, m.params.p[i].grad.data, (size_t)m.params.p[i].grad.size * sizeof(float));
             at += m.params.p[i].grad.size;
@@ -623,8 +606,8 @@ static void golden_conv(const tr_st_file *f, const char *prefix, int pad)
     int O = (int)w->shape[0], K = (int)w->shape[2];
     int Ho = H + 2 * pad - K + 1, Wo = W + 2 * pad - K + 1;
     assert_int_equal(R->size, (int64_t)N * O * Ho * Wo);
-    float *y = vec(R->size, 0, 0), *col = vec((int64_t)C * K * K * Ho * Wo, 0, 0);
-    float *dx = vec(x->size, 0, 0), *dw = vec(w->size, 0, 0), *db = vec(O, 0, 0);
+    float *y = th_vec(R->size, 0, 0), *col = th_vec((int64_t)C * K * K * Ho * Wo, 0, 0);
+    float *dx = th_vec(x->size, 0, 0), *dw = th_vec(w->size, 0, 0), *db = th_vec(O, 0, 0);
     tr_conv2d_forward(y, col, x->data, w->data, b->data, N, C, H, W, O, K, pad);
     assert_close(name, y, G("y"), GOLDEN_RTOL);
     tr_conv2d_backward(dx, dw, db, col, R->data, x->data, w->data, N, C, H, W, O, K, pad);
@@ -643,7 +626,7 @@ static void test_golden_layers(void **state)
     golden_conv(f, "conv_b", 2);
     const tr_tensor *x = get(f, "pool.x"), *R = get(f, "pool.R");
     int N = (int)x->shape[0], C = (int)x->shape[1], H = (int)x->shape[2], W = (int)x->shape[3];
-    float *y = vec(R->size, 0, 0), *dx = vec(x->size, 0, 0);
+    float *y = th_vec(R->size, 0, 0), *dx = th_vec(x->size, 0, 0);
     uint8_t *arg = calloc((size_t)R->size, 1);
     tr_maxpool2_forward(y, arg, x->data, N, C, H, W);
     assert_close("pool.y", y, get(f, "pool.y"), GOLDEN_RTOL);
@@ -748,7 +731,7 @@ static void test_idx_round_trip(void **state)
     th_tmp(pl, sizeof pl, "vision_rt-labels-idx1-ubyte");
     th_tmp(gi, sizeof gi, "vision_rt-images-idx3-ubyte.gz");
     th_tmp(gl, sizeof gl, "vision_rt-labels-idx1-ubyte.gz");
-    tr_images d = {7, 3, 5, 10, vec(105, 0, 0), calloc(7, 1)};
+    tr_images d = {7, 3, 5, 10, th_vec(105, 0, 0), calloc(7, 1)};
     for (int i = 0; i < 105; i++)
         d.x[i] = (float)((i * 53 + 11) % 256) / 255.0f;
     d.x[3] = 0.0f;
