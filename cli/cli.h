@@ -33,12 +33,20 @@ int tr_cli_file_exists(const char *path);
 int tr_cli_dir_writable(const char *path);
 /* "42s", "3m07s", "2h05m", or "?" for a negative or huge s. */
 void tr_cli_format_duration(char *buf, size_t n, double s);
+/* Reads the next line of standard input f into *buf without its line break
+ * (and a '\r' before it), counting *line. Returns its length, or -1 at the
+ * end of the input or on a NUL byte (then err names "<stdin>:LINE"; err is
+ * cleared otherwise). */
+#include <stdio.h>
+#include <sys/types.h>
+ssize_t tr_cli_getline(char **buf, size_t *cap, FILE *f, int64_t *line, tr_err *err);
 
 int tr_cli_lm(int argc, char **argv);
 int tr_cli_lightrnn(int argc, char **argv);
 int tr_cli_ps(int argc, char **argv);
 int tr_cli_g2p(int argc, char **argv);
 int tr_cli_p2g(int argc, char **argv);
+int tr_cli_mt(int argc, char **argv);
 
 /* A language model kind for the shared train and eval commands. */
 typedef struct {

@@ -10,6 +10,7 @@ static const tr_cli_command COMMANDS[] = {
     {"ps", "parameter server: data-parallel training (bsp, ssp, asp, DC-ASGD, model averaging)", tr_cli_ps},
     {"g2p", "spelling -> pronunciation (attention encoder-decoder, CMUdict): train, eval, predict", tr_cli_g2p},
     {"p2g", "pronunciation -> spelling (attention encoder-decoder, CMUdict): train, eval, predict", tr_cli_p2g},
+    {"mt", "translation between two languages (attention encoder-decoder, subword units): train, eval, translate", tr_cli_mt},
     {"bench", "measurements behind bench/: sgemm peak, LM training throughput", tr_cli_bench},
 };
 

@@ -1,31 +1,17 @@
 /* triad g2p / triad p2g: train, evaluate and use attention encoder-decoders
  * that spell out pronunciations (grapheme-to-phoneme) and spell words from
  * pronunciations (phoneme-to-grapheme) on CMUdict-format lexicons. */
-#include "cli.h"
-#include "opts.h"
+#include "s2s.h"
 #include "triad/metrics.h"
 #include "triad/seq2seq.h"
 
 #include <math.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 /* ---------------------------------------------------------------- task helpers */
-
-/* The vocabularies of the task's source and target sides. */
-static const tr_vocab *src_side(tr_pron_task t, const tr_vocab *g, const tr_vocab *p)
-{
-    return t == TR_PRON_G2P ? g : p;
-}
-
-static const tr_vocab *tgt_side(tr_pron_task t, const tr_vocab *g, const tr_vocab *p)
-{
-    return t == TR_PRON_G2P ? p : g;
-}
 
 /* Prints ids as a spelling (letters together) or a pronunciation (phonemes
  * separated by spaces). */
@@ -33,28 +19,6 @@ static void print_ids(FILE *f, const tr_vocab *v, const int32_t *ids, int n, int
 {
     for (int i = 0; i < n; i++)
         fprintf(f, "%s%s", i && !spelling ? " " : "", tr_vocab_word(v, ids[i]));
-}
-
-/* A loaded model of the task with its vocabularies. */
-typedef struct {
-    tr_s2s m;
-    tr_vocab *src, *tgt;
-    int64_t step;
-} model_file;
-
-static int load_model(model_file *mf, const char *cmd, tr_pron_task task, const char *path)
-{
-    tr_err err;
-    if (tr_s2s_load(&mf->m, &mf->src, &mf->tgt, &mf->step, tr_pron_task_name(task), path, &err))
-        return tr_cli_fail(cmd, &err);
-    return 0;
-}
-
-static void free_model(model_file *mf)
-{
-    tr_s2s_free(&mf->m);
-    tr_vocab_free(mf->src);
-    tr_vocab_free(mf->tgt);
 }
 
 /* The lexicon at path as evaluation items of the task. */
@@ -96,49 +60,6 @@ static tr_status validate(void *ctx, const tr_s2s *m, double *score, char *note,
     return TR_OK;
 }
 
-/* ---------------------------------------------------------------- progress */
-
-typedef struct {
-    int tty, quiet;
-    double last;
-    FILE *log;
-    const char *note;
-} progress;
-
-static void on_progress(void *ctx, const tr_s2s_progress *p)
-{
-    progress *g = ctx;
-    if (g->log) {
-        fprintf(g->log, "%lld,%d,%.9g,%.9g,%.9g,%.9g\n", (long long)p->step, p->epoch + 1,
-                p->validated ? 0.0 : p->loss, p->lr, p->validated ? 0.0 : p->grad_norm, p->validated ? p->score : 0.0);
-        fflush(g->log);
-    }
-    if (p->validated) {
-        g->note = p->note;
-        if (!g->quiet) {
-            char el[32];
-            tr_cli_format_duration(el, sizeof el, p->elapsed);
-            fprintf(stderr, "%sepoch %d/%d  %s%s  lr %g%s  (%s)\n", g->tty ? "\r\033[K" : "", p->epoch + 1, p->epochs,
-                    p->note ? p->note : "", p->improved ? " (best)" : "", p->lr,
-                    p->decayed ? " (decayed, back to the best weights)" : "", el);
-        }
-        return;
-    }
-    if (g->quiet || (p->elapsed - g->last < (g->tty ? 0.25 : 10.0)))
-        return;
-    g->last = p->elapsed;
-    double frac = p->epoch_total > 0 ? (double)p->epoch_pairs / (double)p->epoch_total : 0.0;
-    double rate = p->pairs_per_s; /* the ETA ignores dev evaluations and early stopping */
-    double left = rate > 0 ? (double)(p->epoch_total - p->epoch_pairs) / rate +
-                                 (double)(p->epochs - p->epoch - 1) * (double)p->epoch_total / rate
-                           : -1;
-    char eta[32];
-    tr_cli_format_duration(eta, sizeof eta, left);
-    fprintf(stderr, "%sepoch %d/%d %5.1f%% | loss %.4f | %.0f tok/s | lr %g | |g| %.2f | ETA %s%s",
-            g->tty ? "\r\033[K" : "", p->epoch + 1, p->epochs, 100.0 * frac, p->loss, p->tokens_per_s, p->lr,
-            p->grad_norm, eta, g->tty ? "" : "\n");
-}
-
 /* ---------------------------------------------------------------- train */
 
 static int cmd_train(int argc, char **argv, tr_pron_task task)
@@ -153,112 +74,33 @@ static int cmd_train(int argc, char **argv, tr_pron_task task)
              "After each epoch the dev set is decoded greedily; --output keeps the weights with the best dev WER.\n"
              "Ctrl-C saves a checkpoint; --resume continues it exactly.",
              task == TR_PRON_G2P ? "from spellings to pronunciations" : "from pronunciations to spellings");
-    tr_s2s_train_opts o;
-    memset(&o, 0, sizeof o);
-    o.batch = 64;
-    o.epochs = 30;
-    o.clip = 5.0f;
-    o.decay = 2.0f;
-    o.patience = 4;
-    o.seed = 1;
-    o.task = tn;
-    tr_s2s_config c = {0, 0, 128, 256, 0, 1, 1, TR_S2S_ATT_GENERAL, 1, 0.3f};
-    const char *train = NULL, *dev = NULL, *test = NULL, *optim = "adam", *att = "general", *log_path = NULL;
-    tr_opt_config oc = tr_opt_defaults(TR_OPT_ADAM);
-    int threads = (int)sysconf(_SC_NPROCESSORS_ONLN), resume = 0, force = 0, quiet = 0, no_feed = 0;
-    int eval_batch = 256, beam = 5;
-    float len_norm = 0.0f;
-    if (threads < 1)
-        threads = 1;
-    opt_spec s[] = {
+    s2s_args a;
+    const char *train = NULL, *dev = NULL, *test = NULL;
+    opt_spec s[3 + S2S_NOPTS] = {
         {"train", OPT_STR, &train, "training lexicon (CMUdict format)", 1, 0, 0},
         {"dev", OPT_STR, &dev, "dev lexicon, decoded after each epoch (tuning and early stopping)", 1, 0, 0},
         {"test", OPT_STR, &test, "test lexicon, evaluated once at the end with --beam", 1, 0, 0},
-        {"output", OPT_STR, &o.output, "checkpoint to write (and OUTPUT.state for resuming)", 1, 0, 0},
-        {"resume", OPT_FLAG, &resume, "continue the run saved in --output exactly where it stopped", 1, 0, 0},
-        {"force", OPT_FLAG, &force, "replace an existing --output", 1, 0, 0},
-        {"emb", OPT_INT, &c.emb, "symbol embedding size", 1, 65536, 0},
-        {"hidden", OPT_INT, &c.hidden, "encoder LSTM units per direction", 1, 65536, 0},
-        {"dec-hidden", OPT_INT, &c.dec_hidden, "decoder LSTM units (0 = --hidden; dot attention needs 2 x --hidden)", 0, 65536, 0},
-        {"enc-layers", OPT_INT, &c.enc_layers, "bidirectional encoder layers", 1, TR_S2S_MAX_LAYERS, 0},
-        {"dec-layers", OPT_INT, &c.dec_layers, "decoder layers", 1, TR_S2S_MAX_LAYERS, 0},
-        {"attention", OPT_STR, &att, "attention score: general (h W_a m) or dot (h m)", 1, 0, 0},
-        {"no-input-feed", OPT_FLAG, &no_feed, "do not feed the attention output into the next decoder step", 1, 0, 0},
-        {"dropout", OPT_FLOAT, &c.dropout, "dropout on embeddings, between layers and on the attention output", 0, 0.99, 0},
-        {"batch", OPT_INT, &o.batch, "sequence pairs per update", 1, 100000, 0},
-        {"epochs", OPT_INT, &o.epochs, "passes over the training lexicon", 1, 1000000, 0},
-        {"optim", OPT_STR, &optim, "adam or sgd", 1, 0, 0},
-        {"lr", OPT_FLOAT, &oc.lr, "learning rate (sgd: 1 unless given)", 1, 0, 0},
-        {"momentum", OPT_FLOAT, &oc.momentum, "SGD momentum", 1, 0, 0},
-        {"weight-decay", OPT_FLOAT, &oc.weight_decay, "L2 weight decay", 1, 0, 0},
-        {"clip", OPT_FLOAT, &o.clip, "clip the global gradient norm to this (0 = off)", 1, 0, 0},
-        {"decay", OPT_FLOAT, &o.decay, "when dev WER does not improve: divide lr by this and go back to the best weights (1 = never)", 1, 0, 0},
-        {"patience", OPT_INT, &o.patience, "stop after this many epochs without dev improvement (0 = never)", 0, 1000000, 0},
-        {"seed", OPT_U64, &o.seed, "random seed (weights, batches, dropout)", 1, 0, 0},
-        {"threads", OPT_INT, &threads, "BLAS threads", 1, 1024, 0},
-        {"max-steps", OPT_I64, &o.max_steps, "stop after this many updates, saving a checkpoint (0 = no limit)", 0, 1e18, 0},
-        {"max-time", OPT_DOUBLE, &o.max_seconds, "stop after this many seconds, saving a checkpoint (0 = no limit)", 0, 1e12, 0},
-        {"save-every", OPT_I64, &o.save_every, "also save every N updates (0 = at epoch ends)", 0, 1e18, 0},
-        {"eval-batch", OPT_INT, &eval_batch, "words decoded at once for dev and test", 1, 100000, 0},
-        {"beam", OPT_INT, &beam, "beam width for the final --test evaluation (1 = greedy)", 1, 1000, 0},
-        {"len-norm", OPT_FLOAT, &len_norm, "length normalisation exponent of the final beam search", 0, 10, 0},
-        {"log", OPT_STR, &log_path, "append step,epoch,loss,lr,grad_norm,dev_score lines to this CSV", 1, 0, 0},
-        {"quiet", OPT_FLAG, &quiet, "no progress output", 1, 0, 0},
     };
-    const int ns = (int)(sizeof s / sizeof s[0]);
+    const int ns = 3 + s2s_options(&a, s + 3);
+    a.o.task = tn;
     int r = opts_parse(s, ns, argc, argv, 1, usage, what);
     if (r)
         return r == 1 ? 0 : 2;
-    if (!o.output) {
-        fprintf(stderr, "%s: --output is required (see --help)\n", cmd);
-        return 2;
-    }
     if (!train || !dev) {
         fprintf(stderr, "%s: --train and --dev are required (see --help)\n", cmd);
         return 2;
     }
-    tr_err err;
-    tr_err_clear(&err);
-    if (resume) {
-        static const char *fixed[] = {"emb", "hidden", "dec-hidden", "enc-layers", "dec-layers", "attention",
-                                      "no-input-feed", "dropout", "batch", "optim", "lr", "momentum",
-                                      "weight-decay", "clip", "decay", "patience", "seed", "force"};
-        for (size_t i = 0; i < sizeof fixed / sizeof fixed[0]; i++)
-            if (opts_find(s, ns, fixed[i])->set) {
-                fprintf(stderr, "%s: --%s cannot be combined with --resume (the checkpoint fixes it)\n", cmd, fixed[i]);
-                return 2;
-            }
-        if (!opts_find(s, ns, "epochs")->set)
-            o.epochs = 0;
-    } else {
-        if (tr_cli_file_exists(o.output) && !force) {
-            fprintf(stderr, "%s: %s exists; use --resume to continue it or --force to replace it\n", cmd, o.output);
-            return 2;
-        }
-        if (tr_opt_kind_parse(optim, &oc.kind, &err) || tr_s2s_attention_parse(att, &c.attention, &err))
-            return tr_cli_fail(cmd, &err);
-        if (!opts_find(s, ns, "lr")->set)
-            oc.lr = oc.kind == TR_OPT_ADAM ? 1e-3f : 1.0f;
-        if (tr_opt_config_check(&oc, &err))
-            return tr_cli_fail(cmd, &err);
-        o.opt = oc;
-        c.input_feed = !no_feed;
-        if (c.dec_hidden == 0)
-            c.dec_hidden = c.hidden;
-    }
-    if (!tr_cli_dir_writable(o.output)) {
-        fprintf(stderr, "%s: cannot write --output %s: its directory does not exist or is not writable\n", cmd, o.output);
-        return 1;
-    }
-    tr_set_threads(threads);
+    if ((r = s2s_check(&a, s, ns, cmd)))
+        return r;
 
     /* everything is read and checked before the first update */
+    tr_err err;
+    tr_err_clear(&err);
     int rc = 0;
     tr_lexicon lx;
     memset(&lx, 0, sizeof lx);
-    model_file mf;
+    s2s_model mf;
     memset(&mf, 0, sizeof mf);
-    tr_vocab *g = NULL, *p = NULL;
     tr_s2s_data pairs;
     memset(&pairs, 0, sizeof pairs);
     dev_eval de;
@@ -270,88 +112,73 @@ static int cmd_train(int argc, char **argv, tr_pron_task task)
     memset(&tlx, 0, sizeof tlx);
     tr_pron_items titems;
     memset(&titems, 0, sizeof titems);
-    progress pg = {isatty(2), quiet, -1e9, NULL, NULL};
     int have_model = 0, have_dec = 0;
     if (tr_lexicon_read(&lx, train, &err)) {
         rc = tr_cli_fail(cmd, &err);
         goto out;
     }
-    if (resume) {
-        if ((rc = load_model(&mf, cmd, task, o.output)))
+    if (a.resume) {
+        if ((rc = s2s_load(&mf, cmd, tn, a.o.output)))
             goto out;
         have_model = 1;
-        g = task == TR_PRON_G2P ? mf.src : mf.tgt;
-        p = task == TR_PRON_G2P ? mf.tgt : mf.src;
     } else {
+        tr_vocab *g, *p;
         tr_pron_vocabs(&lx, &g, &p);
-        c.src_vocab = tr_vocab_size(src_side(task, g, p));
-        c.tgt_vocab = tr_vocab_size(tgt_side(task, g, p));
-        if (tr_s2s_init(&mf.m, &c, &err)) {
+        mf.src = task == TR_PRON_G2P ? g : p;
+        mf.tgt = task == TR_PRON_G2P ? p : g;
+        a.c.src_vocab = tr_vocab_size(mf.src);
+        a.c.tgt_vocab = tr_vocab_size(mf.tgt);
+        if (tr_s2s_init(&mf.m, &a.c, &err)) {
             rc = tr_cli_fail(cmd, &err);
             goto out;
         }
         have_model = 1;
-        tr_s2s_init_weights(&mf.m, o.seed);
+        tr_s2s_init_weights(&mf.m, a.o.seed);
     }
-    o.src_vocab = src_side(task, g, p);
-    o.tgt_vocab = tgt_side(task, g, p);
+    a.o.src_vocab = mf.src;
+    a.o.tgt_vocab = mf.tgt;
+    const tr_vocab *g = task == TR_PRON_G2P ? mf.src : mf.tgt, *p = task == TR_PRON_G2P ? mf.tgt : mf.src;
     if (tr_pron_pairs(&lx, task, g, p, &pairs, &err)) {
         rc = tr_cli_fail(cmd, &err);
         goto out;
     }
-    if ((rc = load_items(cmd, dev, task, o.src_vocab, o.tgt_vocab, &dlx, &de.items)))
+    if ((rc = load_items(cmd, dev, task, mf.src, mf.tgt, &dlx, &de.items)))
         goto out;
-    if (test && (rc = load_items(cmd, test, task, o.src_vocab, o.tgt_vocab, &tlx, &titems)))
+    if (test && (rc = load_items(cmd, test, task, mf.src, mf.tgt, &tlx, &titems)))
         goto out;
     /* greedy decoding of dev after each epoch; --test gets its own beam decoder at the end */
-    if (tr_s2s_decoder_init(&de.dec, &mf.m, eval_batch, de.items.refs.max_src, 1, TR_PRON_MAX_LEN, &err)) {
+    if (tr_s2s_decoder_init(&de.dec, &mf.m, a.eval_batch, de.items.refs.max_src, 1, TR_PRON_MAX_LEN, &err)) {
         rc = tr_cli_fail(cmd, &err);
         goto out;
     }
     have_dec = 1;
-    if (log_path && !(pg.log = fopen(log_path, "a"))) {
-        fprintf(stderr, "%s: cannot open --log %s for appending\n", cmd, log_path);
-        rc = 1;
-        goto out;
-    }
-    if (!quiet)
+    if (!a.quiet)
         fprintf(stderr, "%s: %lld pairs; %d graphemes, %d phonemes (with <unk>, <eos>); dev %lld %s; %lld parameters; %d thread%s\n",
                 train, (long long)pairs.n, tr_vocab_size(g), tr_vocab_size(p), (long long)de.items.n,
-                task == TR_PRON_G2P ? "words" : "pronunciations", (long long)tr_params_count(&mf.m.params), threads,
-                threads == 1 ? "" : "s");
-    tr_cli_catch_stop(1);
-    int stopped = 0;
-    tr_status st = tr_s2s_train(&mf.m, &pairs, &o, resume ? mf.step : -1, validate, &de, &tr_cli_stop, on_progress, &pg,
-                                &stopped, &err);
-    tr_cli_catch_stop(0);
-    if (st) {
-        if (pg.tty && !quiet)
-            fputc('\n', stderr);
-        rc = tr_cli_fail(cmd, &err);
-    } else if (stopped) {
-        if (!quiet)
-            fprintf(stderr, "%sstopped%s; saved %s; continue with: triad %s train --train %s --dev %s --output %s --resume\n",
-                    pg.tty ? "\r\033[K" : "", tr_cli_stop ? " by signal" : "", o.output, tn, train, dev, o.output);
-    } else {
+                task == TR_PRON_G2P ? "words" : "pronunciations", (long long)tr_params_count(&mf.m.params), a.threads,
+                a.threads == 1 ? "" : "s");
+    char hint[1024];
+    snprintf(hint, sizeof hint, "triad %s train --train %s --dev %s --output %s", tn, train, dev, a.o.output);
+    int done = 0;
+    rc = s2s_run(&a, cmd, hint, &mf.m, &pairs, a.resume ? mf.step : -1, validate, &de, &done);
+    if (done) {
         /* m holds the best weights */
         double score;
         char note[256];
         validate(&de, &mf.m, &score, note, sizeof note, &err);
         printf("dev WER %.2f PER %.2f (greedy, %lld items)\n", de.wer, de.per, (long long)de.items.n);
         tr_s2s_decoder td;
-        if (test && tr_s2s_decoder_init(&td, &mf.m, eval_batch, titems.refs.max_src, beam, TR_PRON_MAX_LEN, &err)) {
+        if (test && tr_s2s_decoder_init(&td, &mf.m, a.eval_batch, titems.refs.max_src, a.beam, TR_PRON_MAX_LEN, &err)) {
             rc = tr_cli_fail(cmd, &err);
         } else if (test) {
             tr_pron_score sc;
-            tr_pron_eval(&td, &mf.m, &titems, beam, len_norm, &sc, NULL, NULL);
-            printf("test WER %.2f PER %.2f (beam %d, %lld items)\n", tr_pron_wer(&sc), tr_pron_per(&sc), beam,
+            tr_pron_eval(&td, &mf.m, &titems, a.beam, a.len_norm, &sc, NULL, NULL);
+            printf("test WER %.2f PER %.2f (beam %d, %lld items)\n", tr_pron_wer(&sc), tr_pron_per(&sc), a.beam,
                    (long long)titems.n);
             tr_s2s_decoder_free(&td);
         }
     }
 out:
-    if (pg.log)
-        fclose(pg.log);
     if (have_dec)
         tr_s2s_decoder_free(&de.dec);
     tr_pron_items_free(&de.items);
@@ -360,15 +187,10 @@ out:
     tr_lexicon_free(&tlx);
     tr_s2s_data_free(&pairs);
     tr_lexicon_free(&lx);
-    if (resume) {
-        if (have_model)
-            free_model(&mf);
-    } else {
-        if (have_model)
-            tr_s2s_free(&mf.m);
-        tr_vocab_free(g);
-        tr_vocab_free(p);
-    }
+    if (have_model)
+        tr_s2s_free(&mf.m);
+    tr_vocab_free(mf.src);
+    tr_vocab_free(mf.tgt);
     return rc;
 }
 
@@ -444,14 +266,14 @@ static int cmd_eval(int argc, char **argv, tr_pron_task task)
         return 2;
     }
     tr_set_threads(threads);
-    model_file mf;
-    if (load_model(&mf, cmd, task, model))
+    s2s_model mf;
+    if (s2s_load(&mf, cmd, tn, model))
         return 1;
     tr_lexicon lx;
     tr_pron_items it;
     int rc = 0;
     if (load_items(cmd, data, task, mf.src, mf.tgt, &lx, &it)) {
-        free_model(&mf);
+        s2s_model_free(&mf);
         return 1;
     }
     tr_err err;
@@ -486,7 +308,7 @@ static int cmd_eval(int argc, char **argv, tr_pron_task task)
     }
     tr_pron_items_free(&it);
     tr_lexicon_free(&lx);
-    free_model(&mf);
+    s2s_model_free(&mf);
     return rc;
 }
 
@@ -500,7 +322,7 @@ typedef struct {
 } pbatch;
 
 /* Decodes and prints the pending inputs. */
-static void flush_batch(pbatch *pb, tr_s2s_decoder *d, const model_file *mf, tr_pron_task task, int beam,
+static void flush_batch(pbatch *pb, tr_s2s_decoder *d, const s2s_model *mf, tr_pron_task task, int beam,
                         int nbest, float len_norm)
 {
     if (pb->n == 0)
@@ -567,35 +389,25 @@ static int cmd_predict(int argc, char **argv, tr_pron_task task)
         return 2;
     }
     tr_set_threads(threads);
-    model_file mf;
-    if (load_model(&mf, cmd, task, model))
+    s2s_model mf;
+    if (s2s_load(&mf, cmd, tn, model))
         return 1;
     if (isatty(0))
         batch = 1;
     tr_err err;
     tr_s2s_decoder d;
     if (tr_s2s_decoder_init(&d, &mf.m, batch, TR_PRON_MAX_LEN, beam, TR_PRON_MAX_LEN, &err)) {
-        free_model(&mf);
+        s2s_model_free(&mf);
         return tr_cli_fail(cmd, &err);
     }
     pbatch pb = {0, tr_xmalloc((size_t)batch * TR_PRON_MAX_LEN * sizeof(int32_t)),
                  tr_xmalloc((size_t)batch * sizeof(int32_t *)), tr_xmalloc((size_t)batch * sizeof(int))};
     char *buf = NULL;
     size_t cap = 0;
-    ssize_t got;
     int64_t ln = 0;
     int rc = 0;
-    while (!rc && (got = getline(&buf, &cap, stdin)) >= 0) {
-        ln++;
-        size_t len = (size_t)got;
-        while (len && (buf[len - 1] == '\n' || buf[len - 1] == '\r'))
-            len--;
-        buf[len] = '\0';
-        if (strlen(buf) != len) {
-            tr_err_set(&err, TR_ERR_FORMAT, "<stdin>:%lld: NUL byte in the input", (long long)ln);
-            rc = 1;
-            break;
-        }
+    ssize_t len;
+    while (!rc && (len = tr_cli_getline(&buf, &cap, stdin, &ln, &err)) >= 0) {
         char *p = buf, *e = buf + len;
         while (*p == ' ' || *p == '\t')
             p++;
@@ -622,6 +434,8 @@ static int cmd_predict(int argc, char **argv, tr_pron_task task)
         if (++pb.n == batch)
             flush_batch(&pb, &d, &mf, task, beam, nbest, len_norm);
     }
+    if (err.code)
+        rc = 1;
     flush_batch(&pb, &d, &mf, task, beam, nbest, len_norm);
     if (rc)
         tr_cli_fail(cmd, &err);
@@ -630,7 +444,7 @@ static int cmd_predict(int argc, char **argv, tr_pron_task task)
     free(pb.src);
     free(pb.len);
     tr_s2s_decoder_free(&d);
-    free_model(&mf);
+    s2s_model_free(&mf);
     return rc;
 }
 

@@ -63,3 +63,21 @@ void tr_cli_format_duration(char *buf, size_t n, double s)
     else
         snprintf(buf, n, "%dh%02dm", (int)s / 3600, ((int)s % 3600) / 60);
 }
+
+ssize_t tr_cli_getline(char **buf, size_t *cap, FILE *f, int64_t *line, tr_err *err)
+{
+    tr_err_clear(err);
+    ssize_t got = getline(buf, cap, f);
+    if (got < 0)
+        return -1;
+    (*line)++;
+    size_t len = (size_t)got;
+    while (len && ((*buf)[len - 1] == '\n' || (*buf)[len - 1] == '\r'))
+        len--;
+    (*buf)[len] = '\0';
+    if (strlen(*buf) != len) {
+        tr_err_set(err, TR_ERR_FORMAT, "<stdin>:%lld: NUL byte in the input", (long long)*line);
+        return -1;
+    }
+    return (ssize_t)len;
+}

@@ -24,6 +24,12 @@ Without it, a hash split: with b = (the first 8 bytes of SHA-256 of
 "triad-cmudict\\0" + WORD, big-endian) mod 1000, a word goes to test when
 b < 97, to dev when 97 <= b < 141, else to train (about 9.7% and 4.4%, the
 shares of the standard lists), with all its pronunciations.
+The low-resource setting of dual learning is cut from train by a second
+hash, with c = (the first 8 bytes of SHA-256 of "triad-cmudict-dual\\0" +
+WORD) mod 1000: c < 100 puts the word with all its pronunciations in
+paired10 (CMUdict format, 10% of the training words), 100 <= c < 550 puts
+its spelling in mono.spellings (one word per line), else its
+pronunciations go to mono.prons (one per line): no word is in two of them.
 Counts are printed and written to OUT_DIR/stats.txt, whose first line says
 which split was made.
 """
@@ -92,6 +98,11 @@ def bucket(word):
     return int.from_bytes(d[:8], "big") % 1000
 
 
+def dual_bucket(word):
+    d = hashlib.sha256(("triad-cmudict-dual\0" + word).encode("utf-8")).digest()
+    return int.from_bytes(d[:8], "big") % 1000
+
+
 def write_lines(path, lines):
     tmp = path + ".part"
     with open(tmp, "w", encoding="utf-8", newline="\n") as f:
@@ -133,8 +144,8 @@ def main():
         missing = [w for w in test_words + dev_words if w not in prons]
         if missing:
             die("%s: %d listed words are not in %s, e.g. %s" % (lists, len(missing), dict_path, missing[0]))
-        train_lines = lines_of(prons, [w for w in kept if w not in held])
-        splits = [("train", train_lines, len(kept) - len(held)),
+        train_words = [w for w in kept if w not in held]
+        splits = [("train", lines_of(prons, train_words), len(train_words)),
                   ("dev", dev_lines, len(dev_words)), ("test", test_lines, len(test_words))]
     else:
         say("split: hash of the word (test: bucket < 97, dev: 97..140 of 1000)")
@@ -143,6 +154,7 @@ def main():
             b = bucket(w)
             parts["test" if b < 97 else "dev" if b < 141 else "train"].append(w)
         splits = [(name, lines_of(prons, parts[name]), len(parts[name])) for name in ("train", "dev", "test")]
+        train_words = parts["train"]
     say("dict.txt: %d entries, %d words, %d made of A-Z and ' kept" % (ENTRIES, WORDS, len(kept)))
     phones = set()
     for name, lines, nwords in splits:
@@ -151,6 +163,15 @@ def main():
             phones.update(line.split("  ", 1)[1].split(" "))
         say("%-5s %6d words, %6d pronunciations" % (name, nwords, len(lines)))
     say("%d phonemes" % len(phones))
+    paired = [w for w in train_words if dual_bucket(w) < 100]
+    spellings = [w for w in train_words if 100 <= dual_bucket(w) < 550]
+    prons_only = [w for w in train_words if dual_bucket(w) >= 550]
+    write_lines(os.path.join(out, "paired10"), lines_of(prons, paired))
+    write_lines(os.path.join(out, "mono.spellings"), spellings)
+    write_lines(os.path.join(out, "mono.prons"), [p for w in prons_only for p in prons[w]])
+    say("paired10 %d words (%d pronunciations); mono.spellings %d words; mono.prons %d pronunciations of %d words"
+        % (len(paired), len(lines_of(prons, paired)), len(spellings),
+           sum(len(prons[w]) for w in prons_only), len(prons_only)))
     if lists and os.path.isfile(os.path.join(lists, "train")):
         with open(os.path.join(lists, "train"), encoding="utf-8") as f:
             theirs = f.read().split("\n")[:-1]

@@ -54,7 +54,10 @@
 # With LISTS_DIR (a directory holding the standard split's test and dev
 # files, e.g. ../shared/data/cmudict), test and dev are copies of those and
 # train is every other word; otherwise a deterministic hash of the word
-# picks test (9.7%) and dev (4.4%). Counts go to DATA_DIR/cmudict/stats.txt;
+# picks test (9.7%) and dev (4.4%). For dual learning, train is also cut
+# into paired10 (10% of its words, with pronunciations), mono.spellings and
+# mono.prons (disjoint halves of the rest, one side each). Counts go to
+# DATA_DIR/cmudict/stats.txt;
 # a split already made the same way is kept. Needs npm, tar and python3.
 #
 # mt: English-French parallel text from libreoffice-help-en-us,
@@ -382,7 +385,8 @@ get_cmudict() {
     fi
     mode=$(cmudict_mode "$lists")
     if [ -f "$out/stats.txt" ] && [ "$(head -n 1 "$out/stats.txt")" = "$mode" ] &&
-        [ -s "$out/train" ] && [ -s "$out/dev" ] && [ -s "$out/test" ]; then
+        [ -s "$out/train" ] && [ -s "$out/dev" ] && [ -s "$out/test" ] && [ -s "$out/paired10" ] &&
+        [ -s "$out/mono.spellings" ] && [ -s "$out/mono.prons" ]; then
         echo "cmudict: already prepared in $out"
         cat "$out/stats.txt"
         return 0
@@ -401,7 +405,7 @@ get_cmudict() {
     rm -f "$out/stats.txt"
     "$python" "$script_dir/cmudict_split.py" "$tmp/package/data/dict.txt" "$out" ${lists:+"$lists"} ||
         die "cmudict_split.py failed"
-    echo "cmudict: train, dev and test in $out"
+    echo "cmudict: train, dev, test, paired10, mono.spellings and mono.prons in $out"
 }
 
 # mt_ok DIR: DIR holds a complete run (stats.txt is written last).

@@ -160,3 +160,18 @@ double th_dot(const float *a, const float *b, int64_t n)
         s += (double)a[i] * b[i];
     return s;
 }
+
+void th_check_contains(const char *hay, const char *needle, const char *file, int line)
+{
+    if (!strstr(hay, needle))
+        fail_msg("%s:%d: expected the output to contain \"%s\"; it was:\n%s", file, line, needle, hay);
+}
+
+void th_check_failed(int rc, const char *out, const char *needle, const char *file, int line)
+{
+    if (rc != 1 && rc != 2)
+        fail_msg("%s:%d: expected exit status 1 or 2, got %d; output:\n%s", file, line, rc, out);
+    if (strstr(out, "Sanitizer") || strstr(out, "runtime error"))
+        fail_msg("%s:%d: sanitizer report:\n%s", file, line, out);
+    th_check_contains(out, needle, file, line);
+}

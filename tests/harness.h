@@ -27,6 +27,11 @@ int th_triad(char *out, size_t n, const char *fmt, ...);
 int th_sh(char *out, size_t n, const char *fmt, ...);
 /* 1 when the file exists. */
 int th_exists(const char *path);
+/* Fails the test (naming file:line) unless hay contains needle. */
+void th_check_contains(const char *hay, const char *needle, const char *file, int line);
+/* Fails unless a command failed as it should: exit status 1 or 2, no
+ * sanitizer report in its output, and the needle in it. */
+void th_check_failed(int rc, const char *out, const char *needle, const char *file, int line);
 
 #endif
 

@@ -432,7 +432,7 @@ static void test_checkpoint_roundtrip(void **state)
     char path[512], bad[512];
     th_tmp(path, sizeof path, "s2s_ckpt.safetensors");
     tr_err err;
-    assert_int_equal(tr_s2s_save(&t.m, "g2p", sv, tv, 42, path, &err), TR_OK);
+    assert_int_equal(tr_s2s_save(&t.m, "g2p", sv, tv, 42, NULL, 0, path, &err), TR_OK);
     tr_s2s m2;
     tr_vocab *s2 = NULL, *t2 = NULL;
     int64_t step = 0;
@@ -475,7 +475,7 @@ static void test_checkpoint_roundtrip(void **state)
     other.hidden = 5;
     tr_s2s m3;
     assert_int_equal(tr_s2s_init(&m3, &other, NULL), TR_OK);
-    assert_int_equal(tr_s2s_save(&m3, "g2p", sv, tv, 1, bad, &err), TR_OK);
+    assert_int_equal(tr_s2s_save(&m3, "g2p", sv, tv, 1, NULL, 0, bad, &err), TR_OK);
     tr_s2s_free(&m3);
     bytes = th_read(bad, &len);
     /* the JSON config sits, escaped, inside the header's JSON */
@@ -725,23 +725,8 @@ static void test_golden_pytorch(void **state)
 #define OUTSZ (1 << 16)
 static char out[OUTSZ];
 
-static void check_contains(const char *hay, const char *needle, const char *file, int line)
-{
-    if (!strstr(hay, needle))
-        fail_msg("%s:%d: expected the output to contain \"%s\"; it was:\n%s", file, line, needle, hay);
-}
-#define assert_contains(h, n) check_contains((h), (n), __FILE__, __LINE__)
-
-/* A failed command: exit status 1 or 2, no sanitizer report, the needle. */
-static void check_failed(int rc, const char *needle, const char *file, int line)
-{
-    if (rc != 1 && rc != 2)
-        fail_msg("%s:%d: expected exit status 1 or 2, got %d; output:\n%s", file, line, rc, out);
-    if (strstr(out, "Sanitizer") || strstr(out, "runtime error"))
-        fail_msg("%s:%d: sanitizer report:\n%s", file, line, out);
-    check_contains(out, needle, file, line);
-}
-#define assert_failed(rc, n) check_failed((rc), (n), __FILE__, __LINE__)
+#define assert_contains(h, n) th_check_contains((h), (n), __FILE__, __LINE__)
+#define assert_failed(rc, n) th_check_failed((rc), out, (n), __FILE__, __LINE__)
 
 /* A made-up lexicon with regular spelling rules (C is S before E or I,
  * SH and TH are one phoneme, EE is IY, a final E is silent), n words of 3-7

@@ -39,6 +39,7 @@
 #ifndef TRIAD_SEQ2SEQ_H
 #define TRIAD_SEQ2SEQ_H
 
+#include "triad/bpe.h"
 #include "triad/core.h"
 #include "triad/data.h"
 #include "triad/io.h"
@@ -231,6 +232,12 @@ void tr_s2s_encoder_backward(tr_s2s_state *s, tr_s2s *m, const float *dmem);
 /* Encoder and teacher-forced decoder on the loaded batch. Returns
  * sum_b w_b NLL_b (double) and leaves NLL_b in s->nll. */
 double tr_s2s_forward(tr_s2s_state *s, const tr_s2s *m, int train);
+/* Teacher-forced NLL of every pair of d (sum over pairs of NLL_b, in
+ * double), in batches of s->B without dropout; *tokens (may be NULL) gets
+ * the target tokens counted with each <eos>. d must fit s's capacity. */
+struct tr_s2s_data;
+double tr_s2s_nll(tr_s2s_state *s, const tr_s2s *m, const struct tr_s2s_data *d,
+                  int64_t *tokens);
 /* Adds scale * dL/dtheta (L = sum_b w_b NLL_b of the last forward) into the
  * gradients of m. Once per forward: it turns the forward's softmax into
  * its gradient in place. */
@@ -303,11 +310,22 @@ const tr_s2s_nbest *tr_s2s_beam(tr_s2s_decoder *d, const tr_s2s *m,
                                 const int32_t *const *src, const int *src_len,
                                 int b, int beam, float len_norm);
 
+/* What a batch decoder reports for input i: its best hypothesis. */
+typedef void (*tr_s2s_hyp_fn)(void *ctx, int64_t i, const int32_t *hyp,
+                              int len, double logp);
+
+/* Decodes n sources (src[i] of len[i] tokens, 1..d->S) in batches of d->B
+ * sources of similar length (beam 1 = greedy); fn (may be NULL) sees each
+ * source's best hypothesis with its index, in no particular order. */
+void tr_s2s_decode_all(tr_s2s_decoder *d, const tr_s2s *m,
+                       const int32_t *const *src, const int *len, int64_t n,
+                       int beam, float len_norm, tr_s2s_hyp_fn fn, void *ctx);
+
 /* ---------------------------------------------------------------- data */
 
 /* Sequence pairs held in memory: pair i is src[src_off[i] .. src_off[i+1])
  * and tgt[tgt_off[i] .. tgt_off[i+1]). */
-typedef struct {
+typedef struct tr_s2s_data {
     int64_t n;
     int32_t *src, *tgt;
     int64_t *src_off, *tgt_off;   /* (n + 1) */
@@ -323,12 +341,16 @@ void tr_s2s_data_add(tr_s2s_data *d, const int32_t *src, int ns,
 
 /* ---------------------------------------------------------------- checkpoints */
 
+/* Most extra metadata entries a checkpoint carries. */
+#define TR_S2S_MAX_EXTRA 4
+
 /* Writes the weights with metadata triad.model = "seq2seq", triad.task
  * (e.g. "g2p"), triad.config, triad.src_vocab, triad.tgt_vocab, triad.step,
- * atomically. */
+ * and the task's own n_extra <= TR_S2S_MAX_EXTRA entries (e.g. the subword
+ * model of a translation task; read back with tr_st_meta), atomically. */
 tr_status tr_s2s_save(const tr_s2s *m, const char *task, const tr_vocab *src,
-                      const tr_vocab *tgt, int64_t step, const char *path,
-                      tr_err *err);
+                      const tr_vocab *tgt, int64_t step, const tr_meta *extra,
+                      int n_extra, const char *path, tr_err *err);
 /* Reads a checkpoint into an uninitialised m and two new vocabularies;
  * refuses another kind of file, a model of another task (task != NULL: the
  * message names both), a config that disagrees with the vocabularies or the
@@ -343,6 +365,8 @@ typedef struct {
     const char *output;      /* the model; output + ".state" the training state */
     const char *task;        /* triad.task of the checkpoints */
     const tr_vocab *src_vocab, *tgt_vocab;
+    const tr_meta *extra;    /* more metadata for every checkpoint (n_extra entries, may be 0) */
+    int n_extra;
     int batch, epochs;
     tr_opt_config opt;
     float clip;              /* global gradient norm limit, 0 = none */
@@ -469,18 +493,65 @@ void tr_pron_items_free(tr_pron_items *it);
  * with the item's index, in no particular order. */
 void tr_pron_decode_items(tr_s2s_decoder *d, const tr_s2s *m,
                           const tr_pron_items *it, int beam, float len_norm,
-                          void (*on_item)(void *ctx, int64_t item,
-                                          const int32_t *hyp, int len,
-                                          double logp),
-                          void *ctx);
+                          tr_s2s_hyp_fn on_item, void *ctx);
 
 /* tr_pron_decode_items, scoring each item's best hypothesis against its
  * references into *score (zeroed first): WER and PER by tr_pron_wer/per. */
 void tr_pron_eval(tr_s2s_decoder *d, const tr_s2s *m, const tr_pron_items *it,
                   int beam, float len_norm, tr_pron_score *score,
-                  void (*on_item)(void *ctx, int64_t item, const int32_t *hyp,
-                                  int len, double logp),
-                  void *ctx);
+                  tr_s2s_hyp_fn on_item, void *ctx);
+
+/* ---------------------------------------------------------------- translation */
+
+/* Longest sentence accepted, in subword units, on either side. */
+#define TR_MT_MAX_LEN 256
+
+/* Two line-aligned text files, UTF-8, one sentence per line: line i of src
+ * translates to line i of tgt. */
+typedef struct {
+    int64_t n;
+    char **src, **tgt;       /* (n) lines without the line break */
+    char *src_path, *tgt_path;
+} tr_mt_corpus;
+
+/* Reads both files. Errors: a file that cannot be read (TR_ERR_IO); an
+ * empty line, a NUL byte (naming file:line), an empty file, or files with
+ * different line counts (naming both files and counts) (TR_ERR_FORMAT). */
+tr_status tr_mt_corpus_read(tr_mt_corpus *c, const char *src_path,
+                            const char *tgt_path, tr_err *err);
+void tr_mt_corpus_free(tr_mt_corpus *c);
+
+/* Joint subword units of both sides: at most merges merges, each pair seen
+ * at least twice. Errors: invalid text (file:line). */
+tr_status tr_mt_learn_bpe(tr_bpe **out, const tr_mt_corpus *c,
+                          int merges, tr_err *err);
+/* The vocabulary of every unit of n lines (first-seen order after <unk>
+ * and <eos>); where names the text in messages. */
+tr_status tr_mt_vocab(tr_vocab **out, const tr_bpe *b,
+                      char *const *lines, int64_t n, const char *where,
+                      tr_err *err);
+/* The units of the sentence s as ids of v (unseen units are <unk>) into
+ * ids (room for max). Returns the count, or -1 with a message naming
+ * where:line for invalid text, an empty sentence or more than max units. */
+int tr_mt_ids(const tr_bpe *b, const tr_vocab *v, const char *s,
+              int32_t *ids, int max, const char *where, int64_t line,
+              tr_err *err);
+/* Training pairs of the corpus; pairs with a side of more than max_len
+ * (1..TR_MT_MAX_LEN) units are left out and counted in *skipped. */
+tr_status tr_mt_pairs(const tr_mt_corpus *c, const tr_bpe *b,
+                      const tr_vocab *sv, const tr_vocab *tv, int max_len,
+                      tr_s2s_data *out, int64_t *skipped, tr_err *err);
+/* The corpus' sources as ids (targets empty); a source of more than
+ * TR_MT_MAX_LEN units is an error naming file:line. */
+tr_status tr_mt_sources(const tr_mt_corpus *c, const tr_bpe *b,
+                        const tr_vocab *sv, tr_s2s_data *out, tr_err *err);
+/* The text of n ids of v: units joined and detokenised (malloc'ed). */
+char *tr_mt_detok(const tr_vocab *v, const int32_t *ids, int n);
+/* Translates every source of src (beam 1 = greedy) into hyps[i]
+ * (malloc'ed detokenised text, in the order of src). */
+void tr_mt_translate_all(tr_s2s_decoder *d, const tr_s2s *m,
+                         const tr_s2s_data *src, const tr_vocab *tv, int beam,
+                         float len_norm, char **hyps);
 
 #ifdef __cplusplus
 }

@@ -10,21 +10,25 @@
 #include <string.h>
 
 #define S2S_KIND "seq2seq"
+#define S2S_MAX_EXTRA TR_S2S_MAX_EXTRA
 
 tr_status tr_s2s_save(const tr_s2s *m, const char *task, const tr_vocab *src,
-                      const tr_vocab *tgt, int64_t step, const char *path,
-                      tr_err *err)
+                      const tr_vocab *tgt, int64_t step, const tr_meta *extra,
+                      int n_extra, const char *path, tr_err *err)
 {
     TR_ASSERT(task && tr_vocab_size(src) == m->cfg.src_vocab && tr_vocab_size(tgt) == m->cfg.tgt_vocab);
     char *cfg = tr_s2s_config_to_json(&m->cfg);
     char *sv = tr_vocab_to_string(src), *tv = tr_vocab_to_string(tgt);
     char stepbuf[32];
     snprintf(stepbuf, sizeof stepbuf, "%lld", (long long)step);
-    tr_meta meta[] = {
+    TR_ASSERT(n_extra >= 0 && n_extra <= S2S_MAX_EXTRA && (n_extra == 0 || extra));
+    tr_meta meta[6 + S2S_MAX_EXTRA] = {
         {"triad.model", S2S_KIND}, {"triad.task", task},     {"triad.config", cfg},
         {"triad.src_vocab", sv},   {"triad.tgt_vocab", tv},  {"triad.step", stepbuf},
     };
-    tr_status st = tr_params_save(path, &m->params, meta, (int)(sizeof meta / sizeof meta[0]), err);
+    for (int i = 0; i < n_extra; i++)
+        meta[6 + i] = extra[i];
+    tr_status st = tr_params_save(path, &m->params, meta, 6 + n_extra, err);
     free(cfg);
     free(sv);
     free(tv);

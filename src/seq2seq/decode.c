@@ -12,6 +12,7 @@
 #include "s2s_internal.h"
 
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 
 static void decoder_declare(tr_s2s_decoder *d, const tr_s2s *m, tr_arena *a)
@@ -381,4 +382,44 @@ const tr_s2s_nbest *tr_s2s_beam(tr_s2s_decoder *d, const tr_s2s *m,
         }
     }
     return o;
+}
+
+static int len_cmp(const void *a, const void *b)
+{
+    const int64_t *x = a, *y = b; /* (source length, index) */
+    if (x[0] != y[0])
+        return x[0] < y[0] ? -1 : 1;
+    return x[1] < y[1] ? -1 : x[1] > y[1];
+}
+
+void tr_s2s_decode_all(tr_s2s_decoder *d, const tr_s2s *m,
+                       const int32_t *const *src, const int *len, int64_t n,
+                       int beam, float len_norm, tr_s2s_hyp_fn fn, void *ctx)
+{
+    int64_t *order = tr_xmalloc((size_t)(2 * (n > 0 ? n : 1)) * sizeof(int64_t));
+    for (int64_t i = 0; i < n; i++) {
+        order[2 * i] = len[i];
+        order[2 * i + 1] = i;
+    }
+    qsort(order, (size_t)n, 2 * sizeof(int64_t), len_cmp);
+    const int32_t **bsrc = tr_xmalloc((size_t)d->B * sizeof *bsrc);
+    int *blen = tr_xmalloc((size_t)d->B * sizeof *blen);
+    for (int64_t i0 = 0; i0 < n; i0 += d->B) {
+        int b = (int)(n - i0 < d->B ? n - i0 : d->B);
+        for (int j = 0; j < b; j++) {
+            int64_t i = order[2 * (i0 + j) + 1];
+            bsrc[j] = src[i];
+            blen[j] = len[i];
+        }
+        const tr_s2s_nbest *o = beam <= 1 ? tr_s2s_greedy(d, m, bsrc, blen, b)
+                                          : tr_s2s_beam(d, m, bsrc, blen, b, beam, len_norm);
+        if (fn)
+            for (int j = 0; j < b; j++) {
+                int h = j * o->k;
+                fn(ctx, order[2 * (i0 + j) + 1], o->ids + (size_t)h * o->max_len, o->len[h], o->logp[h]);
+            }
+    }
+    free(order);
+    free(bsrc);
+    free(blen);
 }

@@ -705,3 +705,32 @@ void tr_s2s_encoder_backward(tr_s2s_state *s, tr_s2s *m, const float *dmem)
         }
     }
 }
+
+double tr_s2s_nll(tr_s2s_state *s, const tr_s2s *m, const tr_s2s_data *d, int64_t *tokens)
+{
+    TR_ASSERT(d->max_src <= s->S && d->max_tgt + 1 <= s->T);
+    const int32_t **src = tr_xmalloc((size_t)s->B * sizeof *src), **tgt = tr_xmalloc((size_t)s->B * sizeof *tgt);
+    int *ns = tr_xmalloc((size_t)s->B * sizeof *ns), *nt = tr_xmalloc((size_t)s->B * sizeof *nt);
+    double total = 0.0;
+    int64_t count = 0;
+    for (int64_t i0 = 0; i0 < d->n; i0 += s->B) {
+        int b = (int)(d->n - i0 < s->B ? d->n - i0 : s->B);
+        for (int j = 0; j < b; j++) {
+            int64_t i = i0 + j;
+            src[j] = d->src + d->src_off[i];
+            ns[j] = (int)(d->src_off[i + 1] - d->src_off[i]);
+            tgt[j] = d->tgt + d->tgt_off[i];
+            nt[j] = (int)(d->tgt_off[i + 1] - d->tgt_off[i]);
+            count += nt[j] + 1;
+        }
+        tr_s2s_set_batch(s, m, src, ns, tgt, nt, NULL, b);
+        total += tr_s2s_forward(s, m, 0);
+    }
+    free(src);
+    free(tgt);
+    free(ns);
+    free(nt);
+    if (tokens)
+        *tokens = count;
+    return total;
+}

@@ -402,46 +402,19 @@ tr_status tr_pron_items_build(tr_pron_items *it, const tr_lexicon *lx,
     return st;
 }
 
-static int len_cmp(const void *a, const void *b)
-{
-    const int64_t *x = a, *y = b; /* (source length, item) */
-    if (x[0] != y[0])
-        return x[0] < y[0] ? -1 : 1;
-    return x[1] < y[1] ? -1 : x[1] > y[1];
-}
-
 void tr_pron_decode_items(tr_s2s_decoder *d, const tr_s2s *m,
                           const tr_pron_items *it, int beam, float len_norm,
-                          void (*on_item)(void *ctx, int64_t item,
-                                          const int32_t *hyp, int len,
-                                          double logp),
-                          void *ctx)
+                          tr_s2s_hyp_fn on_item, void *ctx)
 {
     const tr_s2s_data *r = &it->refs;
-    int64_t *order = tr_xmalloc((size_t)(2 * (it->n > 0 ? it->n : 1)) * sizeof(int64_t));
+    const int32_t **src = tr_xmalloc((size_t)(it->n > 0 ? it->n : 1) * sizeof *src);
+    int *len = tr_xmalloc((size_t)(it->n > 0 ? it->n : 1) * sizeof *len);
     for (int64_t i = 0; i < it->n; i++) {
         int64_t p = it->first[i];
-        order[2 * i] = r->src_off[p + 1] - r->src_off[p];
-        order[2 * i + 1] = i;
+        src[i] = r->src + r->src_off[p];
+        len[i] = (int)(r->src_off[p + 1] - r->src_off[p]);
     }
-    qsort(order, (size_t)it->n, 2 * sizeof(int64_t), len_cmp);
-    const int32_t **src = tr_xmalloc((size_t)d->B * sizeof *src);
-    int *len = tr_xmalloc((size_t)d->B * sizeof *len);
-    for (int64_t i0 = 0; i0 < it->n; i0 += d->B) {
-        int b = (int)(it->n - i0 < d->B ? it->n - i0 : d->B);
-        for (int j = 0; j < b; j++) {
-            int64_t p = it->first[order[2 * (i0 + j) + 1]];
-            src[j] = r->src + r->src_off[p];
-            len[j] = (int)(r->src_off[p + 1] - r->src_off[p]);
-        }
-        const tr_s2s_nbest *o = beam <= 1 ? tr_s2s_greedy(d, m, src, len, b) : tr_s2s_beam(d, m, src, len, b, beam, len_norm);
-        if (on_item)
-            for (int j = 0; j < b; j++) {
-                int h = j * o->k;
-                on_item(ctx, order[2 * (i0 + j) + 1], o->ids + (size_t)h * o->max_len, o->len[h], o->logp[h]);
-            }
-    }
-    free(order);
+    tr_s2s_decode_all(d, m, src, len, it->n, beam, len_norm, on_item, ctx);
     free(src);
     free(len);
 }
@@ -451,7 +424,7 @@ typedef struct {
     tr_pron_score *score;
     const int32_t **refs;
     int *ref_len;
-    void (*on_item)(void *ctx, int64_t item, const int32_t *hyp, int len, double logp);
+    tr_s2s_hyp_fn on_item;
     void *ctx;
 } eval_ctx;
 
@@ -471,9 +444,7 @@ static void score_item(void *p, int64_t item, const int32_t *hyp, int len, doubl
 
 void tr_pron_eval(tr_s2s_decoder *d, const tr_s2s *m, const tr_pron_items *it,
                   int beam, float len_norm, tr_pron_score *score,
-                  void (*on_item)(void *ctx, int64_t item, const int32_t *hyp,
-                                  int len, double logp),
-                  void *ctx)
+                  tr_s2s_hyp_fn on_item, void *ctx)
 {
     int64_t most = 1;
     for (int64_t i = 0; i < it->n; i++)

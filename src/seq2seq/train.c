@@ -266,7 +266,8 @@ static tr_status save_checkpoint(trainer *t, tr_err *err)
             params_to(ps, t->tmp);
             params_from(ps, t->best);
         }
-        st = tr_s2s_save(t->m, t->o->task, t->o->src_vocab, t->o->tgt_vocab, model_step, t->o->output, err);
+        st = tr_s2s_save(t->m, t->o->task, t->o->src_vocab, t->o->tgt_vocab, model_step, t->o->extra,
+                         t->o->n_extra, t->o->output, err);
         if (t->have_best)
             params_from(ps, t->tmp);
     }

@@ -1,0 +1,556 @@
+/* triad mt: train, evaluate and use attention encoder-decoders that
+ * translate between two languages on line-aligned parallel text (PREFIX.en
+ * and PREFIX.fr), over joint byte-pair-encoded subword units that travel in
+ * the checkpoint. */
+#include "s2s.h"
+#include "triad/bpe.h"
+#include "triad/io.h"
+#include "triad/metrics.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define MT_TASK "mt"
+
+/* ---------------------------------------------------------------- model with its subword units */
+
+typedef struct {
+    s2s_model s;
+    tr_bpe *bpe;
+    char langs[64];     /* "en-fr" */
+    char src[32], tgt[32];
+} mt_model;
+
+/* Language names become file suffixes: letters, digits, '_' and '-'. */
+static int lang_ok(const char *l)
+{
+    size_t n = strlen(l);
+    if (n == 0 || n >= 32)
+        return 0;
+    for (size_t i = 0; i < n; i++)
+        if (!((l[i] >= 'a' && l[i] <= 'z') || (l[i] >= 'A' && l[i] <= 'Z') || (l[i] >= '0' && l[i] <= '9') ||
+              l[i] == '_' || l[i] == '-'))
+            return 0;
+    return 1;
+}
+
+static void set_langs(mt_model *mm, const char *src, const char *tgt)
+{
+    snprintf(mm->src, sizeof mm->src, "%s", src);
+    snprintf(mm->tgt, sizeof mm->tgt, "%s", tgt);
+    snprintf(mm->langs, sizeof mm->langs, "%s>%s", src, tgt);
+}
+
+/* Loads a translation checkpoint: weights, vocabularies, subword units and
+ * the language pair. Returns 0 or 1 (message printed). */
+static int mt_load(mt_model *mm, const char *cmd, const char *path)
+{
+    memset(mm, 0, sizeof *mm);
+    if (s2s_load(&mm->s, cmd, MT_TASK, path))
+        return 1;
+    tr_err err;
+    tr_st_file *f = NULL;
+    tr_status st = tr_st_open(&f, path, &err);
+    if (!st) {
+        const char *bpe = tr_st_meta(f, "triad.bpe"), *langs = tr_st_meta(f, "triad.langs");
+        const char *gt = langs ? strchr(langs, '>') : NULL;
+        if (!bpe || !langs)
+            st = tr_err_set(&err, TR_ERR_FORMAT, "%s: metadata lacks %s", path, bpe ? "triad.langs" : "triad.bpe");
+        else if (!gt || gt == langs || (size_t)(gt - langs) >= sizeof mm->src || strlen(gt + 1) >= sizeof mm->tgt)
+            st = tr_err_set(&err, TR_ERR_FORMAT, "%s: bad triad.langs \"%s\" (expected SRC>TGT)", path, langs);
+        else
+            st = tr_bpe_from_string(&mm->bpe, bpe, path, &err);
+        if (!st) {
+            char src[32];
+            memcpy(src, langs, (size_t)(gt - langs));
+            src[gt - langs] = '\0';
+            set_langs(mm, src, gt + 1);
+        }
+        tr_st_close(f);
+    }
+    if (st) {
+        s2s_model_free(&mm->s);
+        return tr_cli_fail(cmd, &err);
+    }
+    return 0;
+}
+
+static void mt_free(mt_model *mm)
+{
+    s2s_model_free(&mm->s);
+    tr_bpe_free(mm->bpe);
+}
+
+/* PREFIX.SRC and PREFIX.TGT as a corpus. */
+static int read_corpus(const char *cmd, const char *prefix, const mt_model *mm, tr_mt_corpus *c)
+{
+    char sp[4096], tp[4096];
+    snprintf(sp, sizeof sp, "%s.%s", prefix, mm->src);
+    snprintf(tp, sizeof tp, "%s.%s", prefix, mm->tgt);
+    tr_err err;
+    if (tr_mt_corpus_read(c, sp, tp, &err))
+        return tr_cli_fail(cmd, &err);
+    return 0;
+}
+
+/* ---------------------------------------------------------------- BLEU of a corpus */
+
+/* A corpus ready to be translated and scored. */
+typedef struct {
+    tr_mt_corpus text;
+    tr_s2s_data src;    /* sources as ids */
+    char **hyps;        /* (n) translations of the last decode */
+} mt_set;
+
+static int mt_set_load(mt_set *e, const char *cmd, const char *prefix, const mt_model *mm)
+{
+    memset(e, 0, sizeof *e);
+    if (read_corpus(cmd, prefix, mm, &e->text))
+        return 1;
+    tr_err err;
+    if (tr_mt_sources(&e->text, mm->bpe, mm->s.src, &e->src, &err)) {
+        tr_mt_corpus_free(&e->text);
+        return tr_cli_fail(cmd, &err);
+    }
+    e->hyps = tr_xcalloc((size_t)e->text.n, sizeof *e->hyps);
+    return 0;
+}
+
+static void free_hyps(mt_set *e)
+{
+    for (int64_t i = 0; i < e->text.n; i++) {
+        free(e->hyps[i]);
+        e->hyps[i] = NULL;
+    }
+}
+
+static void mt_set_free(mt_set *e)
+{
+    if (e->hyps)
+        free_hyps(e);
+    free(e->hyps);
+    tr_s2s_data_free(&e->src);
+    tr_mt_corpus_free(&e->text);
+}
+
+/* Translates the set and scores it against its targets. */
+static tr_status mt_set_bleu(mt_set *e, tr_s2s_decoder *d, const mt_model *mm, int beam, float len_norm,
+                             tr_bleu *b, tr_err *err)
+{
+    free_hyps(e);
+    tr_mt_translate_all(d, &mm->s.m, &e->src, mm->s.tgt, beam, len_norm, e->hyps);
+    return tr_bleu_corpus((const char *const *)e->hyps, (const char *const *)e->text.tgt, e->text.n, b, err);
+}
+
+/* sacreBLEU's one-line summary. */
+static void print_bleu(FILE *f, const char *label, const tr_bleu *b)
+{
+    fprintf(f, "%sBLEU = %.2f %.1f/%.1f/%.1f/%.1f (BP = %.3f ratio = %.3f hyp_len = %lld ref_len = %lld)", label, b->score,
+            b->precisions[0], b->precisions[1], b->precisions[2], b->precisions[3], b->bp,
+            b->ref_len > 0 ? (double)b->sys_len / (double)b->ref_len : 0.0, (long long)b->sys_len,
+            (long long)b->ref_len);
+}
+
+/* ---------------------------------------------------------------- train */
+
+typedef struct {
+    mt_set dev;
+    tr_s2s_data pairs;     /* dev as pairs, for its NLL */
+    tr_s2s_state st;
+    tr_s2s_decoder dec;
+    const mt_model *mm;
+    tr_bleu bleu;
+} dev_eval;
+
+/* Greedy dev BLEU decides; the dev NLL per token breaks ties (such as
+ * BLEU 0 early in training, where the weights must still be allowed to
+ * improve). */
+static tr_status validate(void *ctx, const tr_s2s *m, double *score, char *note, size_t n, tr_err *err)
+{
+    dev_eval *e = ctx;
+    tr_status st = mt_set_bleu(&e->dev, &e->dec, e->mm, 1, 0.0f, &e->bleu, err);
+    int64_t tokens = 0;
+    double nll = tr_s2s_nll(&e->st, m, &e->pairs, &tokens) / (double)(tokens > 0 ? tokens : 1);
+    *score = -e->bleu.score + 1e-3 * nll;
+    snprintf(note, n, "dev BLEU %.2f NLL %.3f", e->bleu.score, nll);
+    return st;
+}
+
+static int cmd_train(int argc, char **argv)
+{
+    const char *cmd = "triad mt train";
+    const char *usage = "triad mt train --train PREFIX --dev PREFIX --src LANG --tgt LANG --output FILE [options]";
+    char what[1024];
+    snprintf(what, sizeof what,
+             "Trains an attention encoder-decoder (bidirectional LSTM encoder, LSTM decoder, Luong attention)\n"
+             "that translates PREFIX.SRC into PREFIX.TGT: line-aligned UTF-8 text, one sentence per line.\n"
+             "Joint byte-pair-encoded subword units are learned on both sides of --train (--merges) and saved\n"
+             "in the checkpoint. Training pairs with a side of more than --max-len units are left out; a\n"
+             "sentence to translate may have up to %d units. After each epoch dev is translated greedily;\n"
+             "--output keeps the weights with the best dev BLEU. Ctrl-C saves; --resume continues exactly.",
+             TR_MT_MAX_LEN);
+    s2s_args a;
+    const char *train = NULL, *dev = NULL, *test = NULL, *src = NULL, *tgt = NULL;
+    int merges = 8000, max_len = 80;
+    opt_spec s[7 + S2S_NOPTS] = {
+        {"train", OPT_STR, &train, "training text: PREFIX.SRC and PREFIX.TGT", 1, 0, 0},
+        {"dev", OPT_STR, &dev, "dev text (PREFIX), translated after each epoch (tuning and early stopping)", 1, 0, 0},
+        {"test", OPT_STR, &test, "test text (PREFIX), translated once at the end with --beam", 1, 0, 0},
+        {"src", OPT_STR, &src, "source language: the file suffix, e.g. en (a resumed run keeps its own)", 1, 0, 0},
+        {"tgt", OPT_STR, &tgt, "target language, e.g. fr", 1, 0, 0},
+        {"merges", OPT_INT, &merges, "byte-pair merges learned on the training text (both sides)", 0, 1000000, 0},
+        {"max-len", OPT_INT, &max_len, "longest training sentence kept, in subword units", 1, TR_MT_MAX_LEN, 0},
+    };
+    const int ns = 7 + s2s_options(&a, s + 7);
+    a.o.task = MT_TASK;
+    a.c.emb = 256;
+    a.o.patience = 3;
+    a.eval_batch = 64;
+    int r = opts_parse(s, ns, argc, argv, 1, usage, what);
+    if (r)
+        return r == 1 ? 0 : 2;
+    if (!train || !dev) {
+        fprintf(stderr, "%s: --train and --dev are required (see --help)\n", cmd);
+        return 2;
+    }
+    if (!a.resume && (!src || !tgt)) {
+        fprintf(stderr, "%s: --src and --tgt are required (see --help)\n", cmd);
+        return 2;
+    }
+    if ((src && !lang_ok(src)) || (tgt && !lang_ok(tgt))) {
+        fprintf(stderr, "%s: --src and --tgt are file suffixes: letters, digits, '_' and '-'\n", cmd);
+        return 2;
+    }
+    if (a.resume && opts_find(s, ns, "merges")->set) {
+        fprintf(stderr, "%s: --merges cannot be combined with --resume (the checkpoint fixes it)\n", cmd);
+        return 2;
+    }
+    if ((r = s2s_check(&a, s, ns, cmd)))
+        return r;
+
+    tr_err err;
+    tr_err_clear(&err);
+    int rc = 0, have_model = 0, have_dec = 0;
+    mt_model mm;
+    memset(&mm, 0, sizeof mm);
+    tr_mt_corpus text;
+    memset(&text, 0, sizeof text);
+    tr_s2s_data pairs;
+    memset(&pairs, 0, sizeof pairs);
+    dev_eval de;
+    memset(&de, 0, sizeof de);
+    de.mm = &mm;
+    mt_set ts;
+    memset(&ts, 0, sizeof ts);
+    char *bpe_text = NULL;
+    double t0 = tr_now_seconds();
+    if (a.resume) {
+        if ((rc = mt_load(&mm, cmd, a.o.output)))
+            goto out;
+        have_model = 1;
+        if ((src && strcmp(src, mm.src)) || (tgt && strcmp(tgt, mm.tgt))) {
+            fprintf(stderr, "%s: %s translates %s into %s, not %s into %s\n", cmd, a.o.output, mm.src, mm.tgt,
+                    src ? src : mm.src, tgt ? tgt : mm.tgt);
+            rc = 2;
+            goto out;
+        }
+        if ((rc = read_corpus(cmd, train, &mm, &text)))
+            goto out;
+    } else {
+        set_langs(&mm, src, tgt);
+        if ((rc = read_corpus(cmd, train, &mm, &text)))
+            goto out;
+        if (!a.quiet)
+            fprintf(stderr, "%s: learning %d byte-pair merges on %lld sentence pairs...\n", cmd, merges,
+                    (long long)text.n);
+        if (tr_mt_learn_bpe(&mm.bpe, &text, merges, &err) ||
+            tr_mt_vocab(&mm.s.src, mm.bpe, text.src, text.n, text.src_path, &err) ||
+            tr_mt_vocab(&mm.s.tgt, mm.bpe, text.tgt, text.n, text.tgt_path, &err)) {
+            rc = tr_cli_fail(cmd, &err);
+            goto out;
+        }
+        a.c.src_vocab = tr_vocab_size(mm.s.src);
+        a.c.tgt_vocab = tr_vocab_size(mm.s.tgt);
+        if (tr_s2s_init(&mm.s.m, &a.c, &err)) {
+            rc = tr_cli_fail(cmd, &err);
+            goto out;
+        }
+        have_model = 1;
+        tr_s2s_init_weights(&mm.s.m, a.o.seed);
+    }
+    bpe_text = tr_bpe_to_string(mm.bpe);
+    tr_meta extra[] = {{"triad.bpe", bpe_text}, {"triad.langs", mm.langs}};
+    a.o.extra = extra;
+    a.o.n_extra = 2;
+    a.o.src_vocab = mm.s.src;
+    a.o.tgt_vocab = mm.s.tgt;
+    int64_t skipped = 0;
+    if (tr_mt_pairs(&text, mm.bpe, mm.s.src, mm.s.tgt, max_len, &pairs, &skipped, &err)) {
+        rc = tr_cli_fail(cmd, &err);
+        goto out;
+    }
+    if (pairs.n == 0) {
+        fprintf(stderr, "%s: no training pair has both sides within --max-len %d units\n", cmd, max_len);
+        rc = 1;
+        goto out;
+    }
+    if ((rc = mt_set_load(&de.dev, cmd, dev, &mm)) || (test && (rc = mt_set_load(&ts, cmd, test, &mm))))
+        goto out;
+    int64_t dev_skipped;
+    if (tr_mt_pairs(&de.dev.text, mm.bpe, mm.s.src, mm.s.tgt, TR_MT_MAX_LEN, &de.pairs, &dev_skipped, &err) ||
+        tr_s2s_decoder_init(&de.dec, &mm.s.m, a.eval_batch, de.dev.src.max_src, 1, TR_MT_MAX_LEN, &err)) {
+        rc = tr_cli_fail(cmd, &err);
+        goto out;
+    }
+    have_dec = 1;
+    if (tr_s2s_state_init(&de.st, &mm.s.m, a.eval_batch < 32 ? a.eval_batch : 32, de.pairs.max_src,
+                          de.pairs.max_tgt + 1, a.o.seed, 2, &err)) {
+        rc = tr_cli_fail(cmd, &err);
+        goto out;
+    }
+    have_dec = 2;
+    if (!a.quiet)
+        fprintf(stderr,
+                "%s: %s -> %s, %lld pairs (%lld longer than %d units left out); %d merges; vocabularies %d + %d units; "
+                "dev %lld sentences; %lld parameters; %d thread%s; set-up %.1fs\n",
+                train, mm.src, mm.tgt, (long long)pairs.n, (long long)skipped, max_len, tr_bpe_merges(mm.bpe),
+                tr_vocab_size(mm.s.src), tr_vocab_size(mm.s.tgt), (long long)de.dev.text.n,
+                (long long)tr_params_count(&mm.s.m.params), a.threads, a.threads == 1 ? "" : "s",
+                tr_now_seconds() - t0);
+    char hint[1024];
+    snprintf(hint, sizeof hint, "triad mt train --train %s --dev %s --output %s", train, dev, a.o.output);
+    int done = 0;
+    rc = s2s_run(&a, cmd, hint, &mm.s.m, &pairs, a.resume ? mm.s.step : -1, validate, &de, &done);
+    if (done) {
+        double score;
+        char note[128];
+        if (validate(&de, &mm.s.m, &score, note, sizeof note, &err)) {
+            rc = tr_cli_fail(cmd, &err);
+            goto out;
+        }
+        print_bleu(stdout, "dev ", &de.bleu);
+        printf(" (greedy, %lld sentences)\n", (long long)de.dev.text.n);
+        tr_s2s_decoder td;
+        tr_bleu tb;
+        if (test && tr_s2s_decoder_init(&td, &mm.s.m, a.eval_batch, ts.src.max_src, a.beam, TR_MT_MAX_LEN, &err)) {
+            rc = tr_cli_fail(cmd, &err);
+        } else if (test) {
+            if (mt_set_bleu(&ts, &td, &mm, a.beam, a.len_norm, &tb, &err)) {
+                rc = tr_cli_fail(cmd, &err);
+            } else {
+                print_bleu(stdout, "test ", &tb);
+                printf(" (beam %d, %lld sentences)\n", a.beam, (long long)ts.text.n);
+            }
+            tr_s2s_decoder_free(&td);
+        }
+    }
+out:
+    if (have_dec)
+        tr_s2s_decoder_free(&de.dec);
+    if (have_dec == 2)
+        tr_s2s_state_free(&de.st);
+    tr_s2s_data_free(&de.pairs);
+    mt_set_free(&de.dev);
+    mt_set_free(&ts);
+    tr_s2s_data_free(&pairs);
+    tr_mt_corpus_free(&text);
+    free(bpe_text);
+    if (have_model) {
+        mt_free(&mm);
+    } else {
+        tr_vocab_free(mm.s.src);
+        tr_vocab_free(mm.s.tgt);
+        tr_bpe_free(mm.bpe);
+    }
+    return rc;
+}
+
+/* ---------------------------------------------------------------- eval */
+
+static int cmd_eval(int argc, char **argv)
+{
+    const char *cmd = "triad mt eval";
+    const char *usage = "triad mt eval --model FILE --data PREFIX [options]";
+    const char *what = "Translates PREFIX.SRC (the model's source language) and prints corpus BLEU against PREFIX.TGT,\n"
+                       "computed as sacreBLEU's default (13a tokenisation, exp smoothing) on the detokenised output.";
+    const char *model = NULL, *data = NULL, *out_path = NULL;
+    int beam = 5, batch = 64, threads = 1;
+    float len_norm = 0.0f;
+    opt_spec s[] = {
+        {"model", OPT_STR, &model, "checkpoint written by train", 1, 0, 0},
+        {"data", OPT_STR, &data, "text to translate and score: PREFIX.SRC and PREFIX.TGT", 1, 0, 0},
+        {"beam", OPT_INT, &beam, "beam width (1 = greedy)", 1, 1000, 0},
+        {"len-norm", OPT_FLOAT, &len_norm, "rank hypotheses by logp / (length + 1)^this", 0, 10, 0},
+        {"batch", OPT_INT, &batch, "sentences translated at once", 1, 100000, 0},
+        {"output", OPT_STR, &out_path, "also write the translations to this file, one per line", 1, 0, 0},
+        {"threads", OPT_INT, &threads, "BLAS threads", 1, 1024, 0},
+    };
+    int r = opts_parse(s, (int)(sizeof s / sizeof s[0]), argc, argv, 1, usage, what);
+    if (r)
+        return r == 1 ? 0 : 2;
+    if (!model || !data) {
+        fprintf(stderr, "%s: --model and --data are required (see --help)\n", cmd);
+        return 2;
+    }
+    tr_set_threads(threads);
+    mt_model mm;
+    if (mt_load(&mm, cmd, model))
+        return 1;
+    mt_set e;
+    int rc = 0;
+    if (mt_set_load(&e, cmd, data, &mm)) {
+        mt_free(&mm);
+        return 1;
+    }
+    tr_err err;
+    tr_s2s_decoder d;
+    FILE *f = NULL;
+    if (out_path && !(f = fopen(out_path, "w"))) {
+        fprintf(stderr, "%s: cannot write --output %s\n", cmd, out_path);
+        rc = 1;
+    } else if (tr_s2s_decoder_init(&d, &mm.s.m, batch, e.src.max_src, beam, TR_MT_MAX_LEN, &err)) {
+        rc = tr_cli_fail(cmd, &err);
+    } else {
+        tr_bleu b;
+        double t0 = tr_now_seconds();
+        if (mt_set_bleu(&e, &d, &mm, beam, len_norm, &b, &err)) {
+            rc = tr_cli_fail(cmd, &err);
+        } else {
+            double el = tr_now_seconds() - t0;
+            print_bleu(stdout, "", &b);
+            printf(" (%s -> %s, %lld sentences, beam %d, %.1f sentences/s)\n", mm.src, mm.tgt, (long long)e.text.n,
+                   beam, el > 0 ? (double)e.text.n / el : 0.0);
+            for (int64_t i = 0; f && i < e.text.n; i++)
+                fprintf(f, "%s\n", e.hyps[i]);
+        }
+        tr_s2s_decoder_free(&d);
+    }
+    if (f && fclose(f)) {
+        fprintf(stderr, "%s: error writing %s\n", cmd, out_path);
+        rc = 1;
+    }
+    mt_set_free(&e);
+    mt_free(&mm);
+    return rc;
+}
+
+/* ---------------------------------------------------------------- translate */
+
+typedef struct {
+    int n;
+    int32_t *ids;     /* (B, TR_MT_MAX_LEN) */
+    const int32_t **src;
+    int *len;
+} tbatch;
+
+/* Translates and prints the pending sentences. */
+static void flush_batch(tbatch *tb, tr_s2s_decoder *d, const mt_model *mm, int beam, int nbest, float len_norm)
+{
+    if (tb->n == 0)
+        return;
+    const tr_s2s_nbest *o = beam <= 1 ? tr_s2s_greedy(d, &mm->s.m, tb->src, tb->len, tb->n)
+                                      : tr_s2s_beam(d, &mm->s.m, tb->src, tb->len, tb->n, beam, len_norm);
+    for (int i = 0; i < tb->n; i++) {
+        int shown = nbest < o->n[i] ? nbest : o->n[i];
+        for (int j = 0; j < shown; j++) {
+            int h = i * o->k + j;
+            char *t = tr_mt_detok(mm->s.tgt, o->ids + (size_t)h * o->max_len, o->len[h]);
+            if (nbest > 1)
+                printf("%d\t%.4f\t", j + 1, o->logp[h]);
+            printf("%s\n", t);
+            free(t);
+        }
+    }
+    fflush(stdout);
+    tb->n = 0;
+}
+
+static int cmd_translate(int argc, char **argv)
+{
+    const char *cmd = "triad mt translate";
+    const char *usage = "triad mt translate --model FILE [options] < INPUT";
+    char what[512];
+    snprintf(what, sizeof what,
+             "Reads one sentence per line on standard input (the model's source language) and prints its\n"
+             "translation; with --nbest N, N lines per input: rank, log-probability, translation, tab-separated.\n"
+             "A sentence may have up to %d subword units; empty lines are errors (naming the line).",
+             TR_MT_MAX_LEN);
+    const char *model = NULL;
+    int beam = 5, nbest = 1, batch = 32, threads = 1;
+    float len_norm = 0.0f;
+    opt_spec s[] = {
+        {"model", OPT_STR, &model, "checkpoint written by train", 1, 0, 0},
+        {"beam", OPT_INT, &beam, "beam width (1 = greedy)", 1, 1000, 0},
+        {"nbest", OPT_INT, &nbest, "translations printed per input (at most --beam)", 1, 1000, 0},
+        {"len-norm", OPT_FLOAT, &len_norm, "rank hypotheses by logp / (length + 1)^this", 0, 10, 0},
+        {"batch", OPT_INT, &batch, "sentences translated at once when the input is not a terminal", 1, 100000, 0},
+        {"threads", OPT_INT, &threads, "BLAS threads", 1, 1024, 0},
+    };
+    int r = opts_parse(s, (int)(sizeof s / sizeof s[0]), argc, argv, 1, usage, what);
+    if (r)
+        return r == 1 ? 0 : 2;
+    if (!model) {
+        fprintf(stderr, "%s: --model is required (see --help)\n", cmd);
+        return 2;
+    }
+    if (nbest > beam) {
+        fprintf(stderr, "%s: --nbest %d needs --beam of at least %d\n", cmd, nbest, nbest);
+        return 2;
+    }
+    tr_set_threads(threads);
+    mt_model mm;
+    if (mt_load(&mm, cmd, model))
+        return 1;
+    if (isatty(0))
+        batch = 1;
+    tr_err err;
+    tr_s2s_decoder d;
+    if (tr_s2s_decoder_init(&d, &mm.s.m, batch, TR_MT_MAX_LEN, beam, TR_MT_MAX_LEN, &err)) {
+        mt_free(&mm);
+        return tr_cli_fail(cmd, &err);
+    }
+    tbatch tb = {0, tr_xmalloc((size_t)batch * TR_MT_MAX_LEN * sizeof(int32_t)),
+                 tr_xmalloc((size_t)batch * sizeof(int32_t *)), tr_xmalloc((size_t)batch * sizeof(int))};
+    char *buf = NULL;
+    size_t cap = 0;
+    int64_t ln = 0;
+    int rc = 0;
+    while (!rc && tr_cli_getline(&buf, &cap, stdin, &ln, &err) >= 0) {
+        int32_t *ids = tb.ids + (size_t)tb.n * TR_MT_MAX_LEN;
+        int n = tr_mt_ids(mm.bpe, mm.s.src, buf, ids, TR_MT_MAX_LEN, "<stdin>", ln, &err);
+        if (n < 0) {
+            rc = 1;
+            break;
+        }
+        tb.src[tb.n] = ids;
+        tb.len[tb.n] = n;
+        if (++tb.n == batch)
+            flush_batch(&tb, &d, &mm, beam, nbest, len_norm);
+    }
+    if (err.code)
+        rc = 1;
+    flush_batch(&tb, &d, &mm, beam, nbest, len_norm);
+    if (rc)
+        tr_cli_fail(cmd, &err);
+    free(buf);
+    free(tb.ids);
+    free(tb.src);
+    free(tb.len);
+    tr_s2s_decoder_free(&d);
+    mt_free(&mm);
+    return rc;
+}
+
+/* ---------------------------------------------------------------- dispatch */
+
+int tr_cli_mt(int argc, char **argv)
+{
+    static const tr_cli_command sub[] = {
+        {"train", "train a translation model on line-aligned parallel text", cmd_train},
+        {"eval", "BLEU of a model on a parallel text", cmd_eval},
+        {"translate", "translate the sentences read on standard input", cmd_translate},
+    };
+    return tr_cli_dispatch("mt", sub, (int)(sizeof sub / sizeof sub[0]), argc, argv);
+}
