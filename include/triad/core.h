@@ -178,6 +178,10 @@ tr_param *tr_params_add(tr_params *ps, tr_arena *a, const char *name,
 tr_param *tr_params_find(const tr_params *ps, const char *name);
 /* Total number of scalars. */
 int64_t tr_params_count(const tr_params *ps);
+/* Copies every value, in parameter order, into dst (tr_params_count
+ * floats), and back. */
+void tr_params_get_values(const tr_params *ps, float *dst);
+void tr_params_set_values(tr_params *ps, const float *src);
 /* Zeroes gradients (only the touched rows of sparse ones). */
 void tr_params_zero_grad(tr_params *ps);
 /* Marks row r of a sparse parameter as touched. */

@@ -40,6 +40,15 @@ typedef void (*tr_token_fn)(void *ctx, const char *tok, size_t len);
 tr_status tr_tokenize(const char *s, size_t n, int lower, tr_token_fn fn,
                       void *ctx, const char *file, int64_t line, tr_err *err);
 
+/* ---------------------------------------------------------------- lines */
+
+/* Every line of a text file (without its '\n'), malloc'ed, into *lines
+ * (*n of them). Errors: the file cannot be opened or read (TR_ERR_IO); an
+ * empty line or a NUL byte (naming path:line) or a file without lines
+ * (TR_ERR_FORMAT); nothing is returned then. */
+tr_status tr_lines_read(const char *path, char ***lines, int64_t *n, tr_err *err);
+void tr_lines_free(char **lines, int64_t n);
+
 /* ---------------------------------------------------------------- vocabulary */
 
 typedef struct tr_vocab tr_vocab;

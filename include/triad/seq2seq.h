@@ -219,6 +219,11 @@ void tr_s2s_set_batch(tr_s2s_state *s, const tr_s2s *m,
                       const int32_t *const *tgt, const int *tgt_len,
                       const float *weight, int b);
 
+/* Replaces the per-sequence weights of the loaded batch (b entries): a
+ * weight that depends on the forward's own result (a reward, the duality
+ * gap) is set between tr_s2s_forward and tr_s2s_backward. */
+void tr_s2s_set_weights(tr_s2s_state *s, const float *weight);
+
 /* Runs the encoder on the loaded batch (train != 0: dropout), filling the
  * memory, the attention keys and the decoder's initial states. */
 void tr_s2s_encode(tr_s2s_state *s, const tr_s2s *m, int train);

@@ -61,6 +61,22 @@ int64_t tr_params_count(const tr_params *ps)
     return n;
 }
 
+void tr_params_get_values(const tr_params *ps, float *dst)
+{
+    for (int i = 0; i < ps->n; i++) {
+        memcpy(dst, ps->p[i].value.data, (size_t)ps->p[i].value.size * sizeof(float));
+        dst += ps->p[i].value.size;
+    }
+}
+
+void tr_params_set_values(tr_params *ps, const float *src)
+{
+    for (int i = 0; i < ps->n; i++) {
+        memcpy(ps->p[i].value.data, src, (size_t)ps->p[i].value.size * sizeof(float));
+        src += ps->p[i].value.size;
+    }
+}
+
 void tr_param_touch(tr_param *p, int64_t r)
 {
     TR_ASSERT(p->sparse && r >= 0 && r < p->value.shape[0]);

@@ -365,6 +365,15 @@ void tr_s2s_set_batch(tr_s2s_state *s, const tr_s2s *m,
     }
 }
 
+void tr_s2s_set_weights(tr_s2s_state *s, const float *weight)
+{
+    for (int i = 0; i < s->b; i++) {
+        s->weight[i] = weight[i];
+        for (int t = 0; t < s->t; t++)
+            s->row_w[(size_t)t * s->b + i] = weight[i];
+    }
+}
+
 /* ---------------------------------------------------------------- encoder */
 
 /* dst[t][i] = src[len_i - 1 - t][i] for t < len_i, 0 after; (S, b, n) each. */

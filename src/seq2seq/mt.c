@@ -10,61 +10,6 @@
 
 /* ---------------------------------------------------------------- corpus */
 
-/* The lines of path (without line breaks) into *lines; *n lines. Empty
- * lines are refused naming path:line. */
-static tr_status read_lines(const char *path, char ***lines, int64_t *n, tr_err *err)
-{
-    *lines = NULL;
-    *n = 0;
-    FILE *f = fopen(path, "r");
-    if (!f)
-        return tr_err_set(err, TR_ERR_IO, "cannot open %s", path);
-    int64_t cap = 1024;
-    char **v = tr_xmalloc((size_t)cap * sizeof *v);
-    char *buf = NULL;
-    size_t bcap = 0;
-    ssize_t got;
-    tr_status st = TR_OK;
-    int64_t k = 0;
-    while ((got = getline(&buf, &bcap, f)) >= 0) {
-        size_t len = (size_t)got;
-        if (len && buf[len - 1] == '\n')
-            len--;
-        if (len == 0) {
-            st = tr_err_set(err, TR_ERR_FORMAT, "%s:%lld: empty line (expected a sentence)", path, (long long)(k + 1));
-            break;
-        }
-        if (memchr(buf, '\0', len)) {
-            st = tr_err_set(err, TR_ERR_FORMAT, "%s:%lld: NUL byte in the line", path, (long long)(k + 1));
-            break;
-        }
-        if (k == cap) {
-            cap *= 2;
-            v = realloc(v, (size_t)cap * sizeof *v);
-            TR_ASSERT(v != NULL);
-        }
-        v[k] = tr_xmalloc(len + 1);
-        memcpy(v[k], buf, len);
-        v[k][len] = '\0';
-        k++;
-    }
-    if (!st && ferror(f))
-        st = tr_err_set(err, TR_ERR_IO, "error reading %s", path);
-    free(buf);
-    fclose(f);
-    if (!st && k == 0)
-        st = tr_err_set(err, TR_ERR_FORMAT, "%s: no sentences", path);
-    if (st) {
-        for (int64_t i = 0; i < k; i++)
-            free(v[i]);
-        free(v);
-        return st;
-    }
-    *lines = v;
-    *n = k;
-    return TR_OK;
-}
-
 static char *copy_str(const char *s)
 {
     size_t n = strlen(s) + 1;
@@ -73,27 +18,20 @@ static char *copy_str(const char *s)
     return c;
 }
 
-static void free_lines(char **v, int64_t n)
-{
-    for (int64_t i = 0; i < n; i++)
-        free(v[i]);
-    free(v);
-}
-
 tr_status tr_mt_corpus_read(tr_mt_corpus *c, const char *src_path,
                             const char *tgt_path, tr_err *err)
 {
     memset(c, 0, sizeof *c);
     int64_t ns = 0, nt = 0;
-    tr_status st = read_lines(src_path, &c->src, &ns, err);
+    tr_status st = tr_lines_read(src_path, &c->src, &ns, err);
     if (!st)
-        st = read_lines(tgt_path, &c->tgt, &nt, err);
+        st = tr_lines_read(tgt_path, &c->tgt, &nt, err);
     if (!st && ns != nt)
         st = tr_err_set(err, TR_ERR_FORMAT, "%s has %lld lines but %s has %lld: the files must be line-aligned translations",
                         src_path, (long long)ns, tgt_path, (long long)nt);
     if (st) {
-        free_lines(c->src, ns);
-        free_lines(c->tgt, nt);
+        tr_lines_free(c->src, ns);
+        tr_lines_free(c->tgt, nt);
         memset(c, 0, sizeof *c);
         return st;
     }
@@ -105,8 +43,8 @@ tr_status tr_mt_corpus_read(tr_mt_corpus *c, const char *src_path,
 
 void tr_mt_corpus_free(tr_mt_corpus *c)
 {
-    free_lines(c->src, c->n);
-    free_lines(c->tgt, c->n);
+    tr_lines_free(c->src, c->n);
+    tr_lines_free(c->tgt, c->n);
     free(c->src_path);
     free(c->tgt_path);
     memset(c, 0, sizeof *c);

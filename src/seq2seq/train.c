@@ -160,24 +160,6 @@ static int64_t load_batch(trainer *t, int64_t k)
     return tokens;
 }
 
-/* ---------------------------------------------------------------- weights copies */
-
-static void params_to(const tr_params *ps, float *dst)
-{
-    for (int i = 0; i < ps->n; i++) {
-        memcpy(dst, ps->p[i].value.data, (size_t)ps->p[i].value.size * sizeof(float));
-        dst += ps->p[i].value.size;
-    }
-}
-
-static void params_from(tr_params *ps, const float *src)
-{
-    for (int i = 0; i < ps->n; i++) {
-        memcpy(ps->p[i].value.data, src, (size_t)ps->p[i].value.size * sizeof(float));
-        src += ps->p[i].value.size;
-    }
-}
-
 /* ---------------------------------------------------------------- state file */
 
 static char *u64_str(char *buf, uint64_t x)
@@ -263,13 +245,13 @@ static tr_status save_checkpoint(trainer *t, tr_err *err)
     tr_status st = tr_st_write(t->state_path, e, k, meta, 2, err);
     if (!st) {
         if (t->have_best) {
-            params_to(ps, t->tmp);
-            params_from(ps, t->best);
+            tr_params_get_values(ps, t->tmp);
+            tr_params_set_values(ps, t->best);
         }
         st = tr_s2s_save(t->m, t->o->task, t->o->src_vocab, t->o->tgt_vocab, model_step, t->o->extra,
                          t->o->n_extra, t->o->output, err);
         if (t->have_best)
-            params_from(ps, t->tmp);
+            tr_params_set_values(ps, t->tmp);
     }
     free(json);
     free(e);
@@ -533,7 +515,7 @@ tr_status tr_s2s_train(tr_s2s *m, const tr_s2s_data *pairs,
         p.improved = !t.have_best || score < t.best_score;
         p.decayed = 0;
         if (p.improved) {
-            params_to(&m->params, t.best);
+            tr_params_get_values(&m->params, t.best);
             t.have_best = 1;
             t.best_score = score;
             t.best_step = t.step;
@@ -542,7 +524,7 @@ tr_status tr_s2s_train(tr_s2s *m, const tr_s2s_data *pairs,
             t.bad++;
             if (opts->decay > 1.0f) {
                 t.opt.cfg.lr /= opts->decay;
-                params_from(&m->params, t.best);
+                tr_params_set_values(&m->params, t.best);
                 p.decayed = 1;
             }
         }
@@ -561,7 +543,7 @@ tr_status tr_s2s_train(tr_s2s *m, const tr_s2s_data *pairs,
             break;
     }
     if (!st && t.have_best)
-        params_from(&m->params, t.best);
+        tr_params_set_values(&m->params, t.best);
 done:
     if (sf)
         tr_st_close(sf);

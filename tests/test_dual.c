@@ -1,0 +1,531 @@
+/* Dual learning: the closed loop's rewards and policy-gradient weights
+ * against a brute-force expectation over every output of length <= 3 of a
+ * tiny model (finite differences of E[r] and of the reconstruction term);
+ * the duality regulariser's weights against finite differences of the
+ * regularised losses; dual inference's re-ranking; the marginal language
+ * models' sequence scores (equal to one-at-a-time scoring, padding-free)
+ * and training; the sides' ids and text. */
+#include "harness.h"
+#include "triad/dual.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define EPS 1e-2f
+#define ATOL 2e-3
+#define RTOL 2e-2
+
+/* ------------------------------------------------------------ tiny models */
+
+/* Side A has symbols 2..4 (3 of them), side B symbols 2..3 (2). */
+#define VA 5
+#define VB 4
+#define MAXN 3
+
+static void tiny_s2s(tr_s2s *m, int src_v, int tgt_v, uint64_t seed)
+{
+    tr_s2s_config c = {src_v, tgt_v, 5, 4, 6, 1, 1, TR_S2S_ATT_GENERAL, 1, 0.0f};
+    tr_err err;
+    assert_int_equal(tr_s2s_init(m, &c, &err), TR_OK);
+    tr_s2s_init_weights(m, seed);
+    /* larger weights than the default U(-0.1, 0.1): distinct probabilities */
+    tr_rng r;
+    tr_rng_seed(&r, seed, 9);
+    for (int i = 0; i < m->params.n; i++)
+        tr_rng_fill_uniform(&r, &m->params.p[i].value, 0.8f);
+}
+
+static void tiny_lm(tr_lm *m, int v, uint64_t seed)
+{
+    tr_lm_config c = {v, 4, 5, 1, 0.0f, 0};
+    tr_err err;
+    assert_int_equal(tr_lm_init(m, &c, &err), TR_OK);
+    tr_lm_init_weights(m, seed);
+    tr_rng r;
+    tr_rng_seed(&r, seed, 9);
+    for (int i = 0; i < m->params.n; i++)
+        tr_rng_fill_uniform(&r, &m->params.p[i].value, 0.8f);
+}
+
+/* Every side-B sequence of length 1..MAXN over symbols 2..VB-1: 2 + 4 + 8 = 14. */
+#define NY 14
+static int32_t g_y[NY][MAXN];
+static int g_ylen[NY];
+
+static void enumerate_outputs(void)
+{
+    int n = 0;
+    for (int len = 1; len <= MAXN; len++)
+        for (int code = 0; code < (1 << len); code++) {
+            for (int t = 0; t < len; t++)
+                g_y[n][t] = 2 + ((code >> t) & 1);
+            g_ylen[n++] = len;
+        }
+    assert_int_equal(n, NY);
+}
+
+/* The game from one side-A sentence x over the enumerated outputs. */
+typedef struct {
+    tr_s2s ab, ba;
+    tr_lm lm_b;
+    tr_s2s_state s_ab, s_ba;
+    tr_lm_scorer sc;
+    int32_t x[3];
+    int xlen;
+    double alpha;
+    /* fixed at the starting point */
+    double lm[NY], rec[NY], p0[NY];
+} game;
+
+/* log P(y_k | x; A->B) for every output k into lp; returns the summed NLL. */
+static void ab_logp(game *g, double *lp)
+{
+    const int32_t *src[NY], *tgt[NY];
+    int ns[NY];
+    for (int k = 0; k < NY; k++) {
+        src[k] = g->x;
+        ns[k] = g->xlen;
+        tgt[k] = g_y[k];
+    }
+    tr_s2s_set_batch(&g->s_ab, &g->ab, src, ns, tgt, g_ylen, NULL, NY);
+    tr_s2s_forward(&g->s_ab, &g->ab, 0);
+    for (int k = 0; k < NY; k++)
+        lp[k] = -g->s_ab.nll[k];
+}
+
+/* log P(x | y_k; B->A) for every k. */
+static void ba_logp(game *g, double *lp)
+{
+    const int32_t *src[NY], *tgt[NY];
+    int nt[NY];
+    for (int k = 0; k < NY; k++) {
+        src[k] = g_y[k];
+        tgt[k] = g->x;
+        nt[k] = g->xlen;
+    }
+    tr_s2s_set_batch(&g->s_ba, &g->ba, src, g_ylen, tgt, nt, NULL, NY);
+    tr_s2s_forward(&g->s_ba, &g->ba, 0);
+    for (int k = 0; k < NY; k++)
+        lp[k] = -g->s_ba.nll[k];
+}
+
+static void game_init(game *g, uint64_t seed, double alpha)
+{
+    enumerate_outputs();
+    tiny_s2s(&g->ab, VA, VB, seed);
+    tiny_s2s(&g->ba, VB, VA, seed + 100);
+    tiny_lm(&g->lm_b, VB, seed + 200);
+    tr_err err;
+    assert_int_equal(tr_s2s_state_init(&g->s_ab, &g->ab, NY, 3, MAXN + 1, 1, 1, &err), TR_OK);
+    assert_int_equal(tr_s2s_state_init(&g->s_ba, &g->ba, NY, MAXN, 4, 1, 1, &err), TR_OK);
+    assert_int_equal(tr_lm_scorer_init(&g->sc, &g->lm_b, NY, MAXN, 1, &err), TR_OK);
+    g->x[0] = 2;
+    g->x[1] = 4;
+    g->x[2] = 3;
+    g->xlen = 3;
+    g->alpha = alpha;
+    const int32_t *ys[NY];
+    for (int k = 0; k < NY; k++)
+        ys[k] = g_y[k];
+    tr_lm_scorer_forward(&g->sc, &g->lm_b, ys, g_ylen, NY, 0);
+    for (int k = 0; k < NY; k++)
+        g->lm[k] = g->sc.logp[k];
+    ba_logp(g, g->rec);
+    ab_logp(g, g->p0);
+    for (int k = 0; k < NY; k++)
+        g->p0[k] = exp(g->p0[k]);
+}
+
+static void game_free(game *g)
+{
+    tr_s2s_state_free(&g->s_ab);
+    tr_s2s_state_free(&g->s_ba);
+    tr_lm_scorer_free(&g->sc);
+    tr_s2s_free(&g->ab);
+    tr_s2s_free(&g->ba);
+    tr_lm_free(&g->lm_b);
+}
+
+/* -E[r] over the enumerated outputs as a function of the A->B weights
+ * (the rewards do not depend on them). */
+static double neg_expected_reward(void *p)
+{
+    game *g = p;
+    double lp[NY], e = 0.0;
+    ab_logp(g, lp);
+    for (int k = 0; k < NY; k++)
+        e += exp(lp[k]) * (g->alpha * g->lm[k] + (1.0 - g->alpha) * g->rec[k]);
+    return -e;
+}
+
+/* -(1 - alpha) E[log P(x | y)] with the distribution fixed at the start, as
+ * a function of the B->A weights. */
+static double neg_reconstruction(void *p)
+{
+    game *g = p;
+    double lp[NY], e = 0.0;
+    ba_logp(g, lp);
+    for (int k = 0; k < NY; k++)
+        e += g->p0[k] * lp[k];
+    return -(1.0 - g->alpha) * e;
+}
+
+static void check_params(tr_params *ps, th_loss_fn f, void *ctx)
+{
+    for (int i = 0; i < ps->n; i++) {
+        tr_param *p = &ps->p[i];
+        th_gradcheck(p->name, p->value.data, p->grad.data, p->value.size, f, ctx, EPS, ATOL, RTOL, 60);
+    }
+}
+
+static void test_loop_against_brute_force_expectation(void **state)
+{
+    (void)state;
+    for (uint64_t seed = 1; seed <= 3; seed++) {
+        game g;
+        game_init(&g, seed, seed == 3 ? 0.0 : 0.3);
+        double reward[NY], mass = 0.0, expect = 0.0;
+        float w_ab[NY], w_ba[NY];
+        double e = tr_dual_loop_weights(g.lm, g.rec, g.p0, 1, NY, g.alpha, TR_BASELINE_NONE, reward, w_ab, w_ba);
+        for (int k = 0; k < NY; k++) {
+            assert_true(fabs(reward[k] - (g.alpha * g.lm[k] + (1 - g.alpha) * g.rec[k])) < 1e-12);
+            expect += g.p0[k] * reward[k];
+            mass += g.p0[k];
+        }
+        assert_true(fabs(e - expect) < 1e-9 && fabs(e + neg_expected_reward(&g)) < 1e-6);
+        assert_true(mass > 0.05 && mass < 1.0); /* outputs of length <= 3 hold a real share */
+        /* the A->B gradient through the weighted loss is -grad E[r] */
+        const int32_t *src[NY], *tgt[NY];
+        int ns[NY];
+        for (int k = 0; k < NY; k++) {
+            src[k] = g.x;
+            ns[k] = g.xlen;
+            tgt[k] = g_y[k];
+        }
+        tr_params_zero_grad(&g.ab.params);
+        tr_s2s_set_batch(&g.s_ab, &g.ab, src, ns, tgt, g_ylen, NULL, NY);
+        tr_s2s_forward(&g.s_ab, &g.ab, 0);
+        tr_s2s_set_weights(&g.s_ab, w_ab);
+        tr_s2s_backward(&g.s_ab, &g.ab, 1.0f);
+        check_params(&g.ab.params, neg_expected_reward, &g);
+        /* the B->A gradient is -(1 - alpha) grad E[log P(x | y)] */
+        for (int k = 0; k < NY; k++) {
+            src[k] = g_y[k];
+            tgt[k] = g.x;
+            ns[k] = g.xlen;
+        }
+        tr_params_zero_grad(&g.ba.params);
+        tr_s2s_set_batch(&g.s_ba, &g.ba, src, g_ylen, tgt, ns, NULL, NY);
+        tr_s2s_forward(&g.s_ba, &g.ba, 0);
+        tr_s2s_set_weights(&g.s_ba, w_ba);
+        tr_s2s_backward(&g.s_ba, &g.ba, 1.0f);
+        check_params(&g.ba.params, neg_reconstruction, &g);
+        game_free(&g);
+    }
+}
+
+static void test_loop_baseline(void **state)
+{
+    (void)state;
+    /* 2 inputs, K = 3 candidates each with c = 1/K */
+    const double lm[6] = {-4, -6, -5, -2, -3, -9}, rec[6] = {-1, -2, -6, -3, -1, -2};
+    const double c[6] = {1. / 3, 1. / 3, 1. / 3, 1. / 3, 1. / 3, 1. / 3};
+    double r[6];
+    float wab[6], wba[6];
+    double mean = tr_dual_loop_weights(lm, rec, c, 2, 3, 0.5, TR_BASELINE_MEAN, r, wab, wba);
+    assert_true(fabs(r[0] - -2.5) < 1e-12 && fabs(r[5] - -5.5) < 1e-12);
+    assert_true(fabs(mean - (r[0] + r[1] + r[2] + r[3] + r[4] + r[5]) / 6) < 1e-12);
+    for (int i = 0; i < 2; i++) {
+        double s = 0.0;
+        for (int k = 0; k < 3; k++) {
+            s += wab[i * 3 + k];
+            assert_true(fabsf(wba[i * 3 + k] - 0.5f / 3) < 1e-7f);
+        }
+        assert_true(fabs(s) < 1e-6); /* the mean baseline centres each input's weights */
+    }
+    /* the best candidate gets the largest weight, the worst a negative one */
+    assert_true(wab[0] > wab[1] && wab[1] > wab[2] && wab[2] < 0);
+    tr_dual_loop_weights(lm, rec, c, 2, 3, 0.5, TR_BASELINE_NONE, r, wab, wba);
+    assert_true(fabsf(wab[0] - (float)(-2.5 / 3)) < 1e-6f);
+}
+
+/* ------------------------------------------------------------ the duality regulariser */
+
+typedef struct {
+    tr_s2s xy, yx;
+    tr_s2s_state s_xy, s_yx;
+    const int32_t *x[3], *y[3];
+    int nx[3], ny[3];
+    double lm_x[3], lm_y[3];
+    double lambda;
+} dsl_ctx;
+
+static const int32_t DX[3][3] = {{2, 3, 4}, {4, 4, 0}, {3, 2, 0}};
+static const int DNX[3] = {3, 2, 2};
+static const int32_t DY[3][3] = {{2, 3, 3}, {3, 0, 0}, {2, 2, 0}};
+static const int DNY[3] = {3, 1, 2};
+
+static double dsl_nll(tr_s2s_state *s, const tr_s2s *m, const int32_t *const *src, const int *ns,
+                      const int32_t *const *tgt, const int *nt, double *nll)
+{
+    tr_s2s_set_batch(s, m, src, ns, tgt, nt, NULL, 3);
+    double t = tr_s2s_forward(s, m, 0);
+    for (int i = 0; i < 3; i++)
+        nll[i] = s->nll[i];
+    return t;
+}
+
+/* sum_i NLL_xy + lambda gap^2 (or the yx loss) with both NLLs recomputed. */
+static double dsl_loss(dsl_ctx *c, int which)
+{
+    double a[3], b[3], l = 0.0;
+    dsl_nll(&c->s_xy, &c->xy, c->x, c->nx, c->y, c->ny, a);
+    dsl_nll(&c->s_yx, &c->yx, c->y, c->ny, c->x, c->nx, b);
+    for (int i = 0; i < 3; i++) {
+        double gap = c->lm_x[i] - a[i] - c->lm_y[i] + b[i];
+        l += (which == 0 ? a[i] : b[i]) + c->lambda * gap * gap;
+    }
+    return l;
+}
+static double dsl_loss_xy(void *p) { return dsl_loss(p, 0); }
+static double dsl_loss_yx(void *p) { return dsl_loss(p, 1); }
+
+static void test_dsl_gradient(void **state)
+{
+    (void)state;
+    for (uint64_t seed = 1; seed <= 3; seed++) {
+        dsl_ctx c;
+        tiny_s2s(&c.xy, VA, VB, seed);
+        tiny_s2s(&c.yx, VB, VA, seed + 50);
+        tr_err err;
+        assert_int_equal(tr_s2s_state_init(&c.s_xy, &c.xy, 3, 3, 4, 1, 1, &err), TR_OK);
+        assert_int_equal(tr_s2s_state_init(&c.s_yx, &c.yx, 3, 3, 4, 1, 1, &err), TR_OK);
+        for (int i = 0; i < 3; i++) {
+            c.x[i] = DX[i];
+            c.y[i] = DY[i];
+            c.nx[i] = DNX[i];
+            c.ny[i] = DNY[i];
+            c.lm_x[i] = -3.0 - i - 0.1 * (double)seed;
+            c.lm_y[i] = -2.0 - 0.5 * i;
+        }
+        c.lambda = seed == 2 ? 0.2 : 0.05;
+        double nxy[3], nyx[3], gap[3];
+        float wxy[3], wyx[3];
+        dsl_nll(&c.s_yx, &c.yx, c.y, c.ny, c.x, c.nx, nyx);
+        dsl_nll(&c.s_xy, &c.xy, c.x, c.nx, c.y, c.ny, nxy);
+        double sq = tr_dsl_weights(c.lm_x, c.lm_y, nxy, nyx, 3, c.lambda, gap, wxy, wyx);
+        double sq2 = 0.0;
+        for (int i = 0; i < 3; i++) {
+            assert_true(fabs(gap[i] - (c.lm_x[i] - nxy[i] - c.lm_y[i] + nyx[i])) < 1e-9);
+            sq2 += gap[i] * gap[i];
+        }
+        assert_true(fabs(sq - sq2) < 1e-9 && sq > 0.1);
+        /* x->y: the state still holds the xy forward */
+        tr_params_zero_grad(&c.xy.params);
+        tr_s2s_set_weights(&c.s_xy, wxy);
+        tr_s2s_backward(&c.s_xy, &c.xy, 1.0f);
+        check_params(&c.xy.params, dsl_loss_xy, &c);
+        tr_params_zero_grad(&c.yx.params);
+        dsl_nll(&c.s_yx, &c.yx, c.y, c.ny, c.x, c.nx, nyx);
+        tr_s2s_set_weights(&c.s_yx, wyx);
+        tr_s2s_backward(&c.s_yx, &c.yx, 1.0f);
+        check_params(&c.yx.params, dsl_loss_yx, &c);
+        tr_s2s_state_free(&c.s_xy);
+        tr_s2s_state_free(&c.s_yx);
+        tr_s2s_free(&c.xy);
+        tr_s2s_free(&c.yx);
+    }
+}
+
+/* ------------------------------------------------------------ dual inference */
+
+static void test_rerank(void **state)
+{
+    (void)state;
+    const double fwd[4] = {-1.0, -1.5, -3.0, -3.0};
+    const double bwd[4] = {-9.0, -1.0, -0.5, -0.5};
+    const double lm_y[4] = {-2.0, -2.5, -2.0, -2.0};
+    assert_int_equal(tr_dual_rerank(fwd, bwd, lm_y, -4.0, 4, 1.0), 0);
+    /* the inverse model overrules: candidate 1 scores 0.5*1.5 + 0.5*(1 + 2.5 - 4) vs 0.5*1 + 0.5*(9 + 2 - 4) */
+    assert_int_equal(tr_dual_rerank(fwd, bwd, lm_y, -4.0, 4, 0.5), 1);
+    /* only the dual term: 2 and 3 tie, the lower index wins */
+    assert_int_equal(tr_dual_rerank(fwd, bwd, lm_y, -4.0, 4, 0.0), 2);
+    assert_int_equal(tr_dual_rerank(fwd, bwd, lm_y, -4.0, 1, 0.0), 0);
+}
+
+/* ------------------------------------------------------------ marginal language models */
+
+static void test_scorer_equals_one_at_a_time(void **state)
+{
+    (void)state;
+    tr_lm m;
+    tiny_lm(&m, 6, 4);
+    const int32_t a[5] = {2, 3, 4, 5, 2}, b[2] = {5, 5}, c[1] = {3};
+    const int32_t *seqs[3] = {a, b, c};
+    const int lens[3] = {5, 2, 1};
+    tr_lm_scorer s, one;
+    tr_err err;
+    assert_int_equal(tr_lm_scorer_init(&s, &m, 4, 6, 1, &err), TR_OK);
+    assert_int_equal(tr_lm_scorer_init(&one, &m, 1, 5, 1, &err), TR_OK);
+    double total = tr_lm_scorer_forward(&s, &m, seqs, lens, 3, 0);
+    double sum = 0.0;
+    for (int i = 0; i < 3; i++) {
+        tr_lm_scorer_forward(&one, &m, &seqs[i], &lens[i], 1, 0);
+        assert_true(fabs(one.logp[0] - s.logp[i]) < 1e-5);
+        /* by hand: the chain rule over the LM's own softmax, from a zero state */
+        sum += s.logp[i];
+        assert_true(s.logp[i] < 0);
+    }
+    assert_true(fabs(total + sum) < 1e-5);
+    /* probabilities of every sequence of length <= 2 over 4 symbols, plus the rest, sum to <= 1 */
+    double mass = 0.0;
+    int32_t q[2];
+    const int32_t *qp[1] = {q};
+    for (int n = 1; n <= 2; n++)
+        for (int code = 0; code < (n == 1 ? 4 : 16); code++) {
+            q[0] = 2 + code % 4;
+            q[1] = 2 + code / 4;
+            tr_lm_scorer_forward(&one, &m, qp, &n, 1, 0);
+            mass += exp(one.logp[0]);
+        }
+    assert_true(mass > 0.0 && mass < 1.0);
+    tr_lm_scorer_free(&s);
+    tr_lm_scorer_free(&one);
+    tr_lm_free(&m);
+}
+
+typedef struct {
+    tr_lm m;
+    tr_lm_scorer s;
+    const int32_t *const *seq;
+    const int *len;
+    int b;
+} lm_ctx;
+
+static double lm_loss(void *p)
+{
+    lm_ctx *c = p;
+    return tr_lm_scorer_forward(&c->s, &c->m, c->seq, c->len, c->b, 0);
+}
+
+static void test_scorer_gradient(void **state)
+{
+    (void)state;
+    lm_ctx c;
+    tiny_lm(&c.m, 6, 5);
+    const int32_t a[4] = {2, 3, 4, 5}, b[2] = {5, 2};
+    const int32_t *seqs[2] = {a, b};
+    const int lens[2] = {4, 2};
+    tr_err err;
+    assert_int_equal(tr_lm_scorer_init(&c.s, &c.m, 3, 4, 1, &err), TR_OK);
+    c.seq = seqs;
+    c.len = lens;
+    c.b = 2;
+    tr_params_zero_grad(&c.m.params);
+    lm_loss(&c);
+    tr_lm_scorer_backward(&c.s, &c.m, 1.0f);
+    check_params(&c.m.params, lm_loss, &c);
+    tr_lm_scorer_free(&c.s);
+    tr_lm_free(&c.m);
+}
+
+static void test_marginal_training_learns(void **state)
+{
+    (void)state;
+    /* a regular language: 2 then 3s then 4, of lengths 2..6 */
+    tr_s2s_data tr, dv;
+    tr_s2s_data_init(&tr);
+    tr_s2s_data_init(&dv);
+    tr_rng r;
+    tr_rng_seed(&r, 3, 0);
+    for (int i = 0; i < 240; i++) {
+        int32_t s[6];
+        int n = 2 + (int)tr_rng_below(&r, 5);
+        for (int t = 0; t < n; t++)
+            s[t] = t == 0 ? 2 : t == n - 1 ? 4 : 3;
+        tr_s2s_data_add(i < 200 ? &tr : &dv, s, n, NULL, 0);
+    }
+    tr_lm m;
+    tr_lm_config cfg = {6, 8, 16, 1, 0.0f, 0};
+    tr_err err;
+    assert_int_equal(tr_lm_init(&m, &cfg, &err), TR_OK);
+    tr_lm_init_weights(&m, 1);
+    tr_lm_scorer s;
+    assert_int_equal(tr_lm_scorer_init(&s, &m, 16, 6, 1, &err), TR_OK);
+    int64_t tok;
+    double before = tr_lm_scorer_nll(&s, &m, &dv, &tok) / (double)tok;
+    tr_marginal_opts o = {16, 30, 3, 5.0f, 2.0f, tr_opt_defaults(TR_OPT_ADAM), 1};
+    o.opt.lr = 0.02f;
+    assert_int_equal(tr_marginal_train(&m, &tr, &dv, &o, NULL, NULL, NULL, &err), TR_OK);
+    double after = tr_lm_scorer_nll(&s, &m, &dv, &tok) / (double)tok;
+    /* the only uncertainty left is the length: well below log(6) at the start */
+    assert_true(before > 1.5 && after < 0.6);
+    tr_lm_scorer_free(&s);
+    tr_lm_free(&m);
+    tr_s2s_data_free(&tr);
+    tr_s2s_data_free(&dv);
+}
+
+/* ------------------------------------------------------------ sides */
+
+static void test_sides(void **state)
+{
+    (void)state;
+    tr_vocab *g = tr_vocab_new(), *p = tr_vocab_new();
+    for (const char *c = "ACST'"; *c; c++)
+        tr_vocab_add(g, c, 1);
+    tr_vocab_add(p, "K", 1);
+    tr_vocab_add(p, "AE", 2);
+    tr_vocab_add(p, "T", 1);
+    tr_side sg = {TR_SIDE_SPELLING, g, NULL}, sp = {TR_SIDE_PHONEMES, p, NULL};
+    int32_t ids[TR_MT_MAX_LEN];
+    tr_err err;
+    int n = tr_side_ids(&sg, "cat's", ids, "w", 1, &err);
+    assert_int_equal(n, 5);
+    char *t = tr_side_text(&sg, ids, n);
+    assert_string_equal(t, "CAT'S");
+    free(t);
+    n = tr_side_ids(&sp, "K AE T", ids, "p", 1, &err);
+    assert_int_equal(n, 3);
+    t = tr_side_text(&sp, ids, n);
+    assert_string_equal(t, "K AE T");
+    free(t);
+    assert_int_equal(tr_side_ids(&sg, "dog", ids, "words.txt", 7, &err), -1);
+    assert_non_null(strstr(err.msg, "words.txt:7: unknown character 'd'"));
+    assert_int_equal(tr_side_ids(&sp, "K OW", ids, "prons.txt", 2, &err), -1);
+    assert_non_null(strstr(err.msg, "prons.txt:2"));
+    assert_int_equal(tr_side_max_len(&sg), TR_PRON_MAX_LEN);
+    /* a file of lines; a bad line names the file and line */
+    char path[512];
+    th_tmp(path, sizeof path, "dual_side.txt");
+    th_write_str(path, "CAT\nACT\nTACT\n");
+    tr_s2s_data d;
+    assert_int_equal(tr_side_read(&sg, path, &d, &err), TR_OK);
+    assert_int_equal(d.n, 3);
+    assert_int_equal(d.max_src, 4);
+    tr_s2s_data_free(&d);
+    th_write_str(path, "CAT\nCOT\n");
+    assert_int_not_equal(tr_side_read(&sg, path, &d, &err), TR_OK);
+    assert_non_null(strstr(err.msg, "dual_side.txt:2: unknown character 'O'"));
+    th_write_str(path, "CAT\n\nACT\n");
+    assert_int_not_equal(tr_side_read(&sg, path, &d, &err), TR_OK);
+    assert_non_null(strstr(err.msg, ":2: empty line"));
+    tr_vocab_free(g);
+    tr_vocab_free(p);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_loop_against_brute_force_expectation),
+        cmocka_unit_test(test_loop_baseline),
+        cmocka_unit_test(test_dsl_gradient),
+        cmocka_unit_test(test_rerank),
+        cmocka_unit_test(test_scorer_equals_one_at_a_time),
+        cmocka_unit_test(test_scorer_gradient),
+        cmocka_unit_test(test_marginal_training_learns),
+        cmocka_unit_test(test_sides),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
