@@ -7,7 +7,9 @@
  * and training; the sides' ids and text. */
 #include "harness.h"
 #include "triad/dual.h"
+#include "triad/io.h"
 
+#include <cJSON.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,9 +25,9 @@
 #define VB 4
 #define MAXN 3
 
-static void tiny_s2s(tr_s2s *m, int src_v, int tgt_v, uint64_t seed)
+static void tiny_s2s(tr_s2s *m, int src_v, int tgt_v, uint64_t seed, float dropout)
 {
-    tr_s2s_config c = {src_v, tgt_v, 5, 4, 6, 1, 1, TR_S2S_ATT_GENERAL, 1, 0.0f};
+    tr_s2s_config c = {src_v, tgt_v, 5, 4, 6, 1, 1, TR_S2S_ATT_GENERAL, 1, dropout};
     tr_err err;
     assert_int_equal(tr_s2s_init(m, &c, &err), TR_OK);
     tr_s2s_init_weights(m, seed);
@@ -113,8 +115,8 @@ static void ba_logp(game *g, double *lp)
 static void game_init(game *g, uint64_t seed, double alpha)
 {
     enumerate_outputs();
-    tiny_s2s(&g->ab, VA, VB, seed);
-    tiny_s2s(&g->ba, VB, VA, seed + 100);
+    tiny_s2s(&g->ab, VA, VB, seed, 0.0f);
+    tiny_s2s(&g->ba, VB, VA, seed + 100, 0.0f);
     tiny_lm(&g->lm_b, VB, seed + 200);
     tr_err err;
     assert_int_equal(tr_s2s_state_init(&g->s_ab, &g->ab, NY, 3, MAXN + 1, 1, 1, &err), TR_OK);
@@ -296,8 +298,8 @@ static void test_dsl_gradient(void **state)
     (void)state;
     for (uint64_t seed = 1; seed <= 3; seed++) {
         dsl_ctx c;
-        tiny_s2s(&c.xy, VA, VB, seed);
-        tiny_s2s(&c.yx, VB, VA, seed + 50);
+        tiny_s2s(&c.xy, VA, VB, seed, 0.0f);
+        tiny_s2s(&c.yx, VB, VA, seed + 50, 0.0f);
         tr_err err;
         assert_int_equal(tr_s2s_state_init(&c.s_xy, &c.xy, 3, 3, 4, 1, 1, &err), TR_OK);
         assert_int_equal(tr_s2s_state_init(&c.s_yx, &c.yx, 3, 3, 4, 1, 1, &err), TR_OK);
@@ -467,6 +469,262 @@ static void test_marginal_training_learns(void **state)
     tr_s2s_data_free(&dv);
 }
 
+/* ------------------------------------------------------------ training both models */
+
+/* A made-up task: B is A reversed, over symbols 2..4 on both sides. */
+static void make_task(tr_s2s_data *paired, tr_s2s_data *mono_a, tr_s2s_data *mono_b, tr_s2s_data *dev)
+{
+    tr_s2s_data *all[4] = {paired, mono_a, mono_b, dev};
+    tr_rng r;
+    tr_rng_seed(&r, 11, 0);
+    for (int k = 0; k < 4; k++) {
+        tr_s2s_data_init(all[k]);
+        for (int i = 0; i < 30; i++) {
+            int32_t x[5], y[5];
+            int n = 1 + (int)tr_rng_below(&r, 5);
+            for (int t = 0; t < n; t++)
+                x[t] = 2 + (int32_t)tr_rng_below(&r, 3);
+            for (int t = 0; t < n; t++)
+                y[t] = x[n - 1 - t];
+            if (k == 2)
+                tr_s2s_data_add(all[k], y, n, NULL, 0);
+            else
+                tr_s2s_data_add(all[k], x, n, k == 1 ? NULL : y, k == 1 ? 0 : n);
+        }
+    }
+}
+
+typedef struct {
+    tr_s2s_state st;
+    const tr_s2s_data *dev;
+    int reverse;
+} nll_eval;
+
+static tr_s2s_data g_rev_dev;
+
+/* Dev score: teacher-forced NLL per pair (the B->A model reads the pairs reversed). */
+static tr_status dev_nll(void *ctx, const tr_s2s *m, double *score, char *note, size_t n, tr_err *err)
+{
+    (void)err;
+    nll_eval *e = ctx;
+    *score = tr_s2s_nll(&e->st, m, e->reverse ? &g_rev_dev : e->dev, NULL) / (double)e->dev->n;
+    snprintf(note, n, "nll %.4f", *score);
+    return TR_OK;
+}
+
+typedef struct {
+    tr_s2s ab, ba;
+    tr_vocab *v;
+    tr_dual_model dab, dba;
+    nll_eval eab, eba;
+    char out_ab[512], out_ba[512], state[512];
+} dual_fixture;
+
+static void fixture_init(dual_fixture *f, const tr_s2s_data *dev, const char *name)
+{
+    tiny_s2s(&f->ab, 5, 5, 21, 0.2f); /* dropout: the resumed streams must continue exactly */
+    tiny_s2s(&f->ba, 5, 5, 22, 0.2f);
+    f->v = tr_vocab_new();
+    for (const char *c = "abc"; *c; c++)
+        tr_vocab_add(f->v, c, 1);
+    char b[64];
+    snprintf(b, sizeof b, "dual_%s_ab.st", name);
+    th_tmp(f->out_ab, sizeof f->out_ab, b);
+    snprintf(b, sizeof b, "dual_%s_ba.st", name);
+    th_tmp(f->out_ba, sizeof f->out_ba, b);
+    snprintf(b, sizeof b, "dual_%s.state", name);
+    th_tmp(f->state, sizeof f->state, b);
+    tr_err err;
+    assert_int_equal(tr_s2s_state_init(&f->eab.st, &f->ab, 30, 5, 6, 1, 5, &err), TR_OK);
+    assert_int_equal(tr_s2s_state_init(&f->eba.st, &f->ba, 30, 5, 6, 1, 5, &err), TR_OK);
+    f->eab.dev = f->eba.dev = dev;
+    f->eab.reverse = 0;
+    f->eba.reverse = 1;
+    f->dab = (tr_dual_model){&f->ab, f->out_ab, "toy", f->v, f->v, NULL, 0, dev_nll, &f->eab};
+    f->dba = (tr_dual_model){&f->ba, f->out_ba, "toy", f->v, f->v, NULL, 0, dev_nll, &f->eba};
+}
+
+static void fixture_free(dual_fixture *f)
+{
+    tr_s2s_state_free(&f->eab.st);
+    tr_s2s_state_free(&f->eba.st);
+    tr_s2s_free(&f->ab);
+    tr_s2s_free(&f->ba);
+    tr_vocab_free(f->v);
+}
+
+static tr_dual_opts toy_opts(const char *state)
+{
+    tr_dual_opts o;
+    memset(&o, 0, sizeof o);
+    o.state = state;
+    o.batch = 4;
+    o.games = 3;
+    o.K = 2;
+    o.max_len = 6;
+    o.alpha = 0.3;
+    o.lm_norm = 1;
+    o.baseline = TR_BASELINE_MEAN;
+    o.dual_share = 0.5;
+    o.lambda = 0.05;
+    o.dsl_warmup = 2;
+    o.steps = 14;
+    o.eval_every = 4;
+    o.opt = tr_opt_defaults(TR_OPT_ADAM);
+    o.opt.lr = 0.01f;
+    o.clip = 5.0f;
+    o.seed = 3;
+    return o;
+}
+
+static void test_dual_train_resume_equals_uninterrupted(void **state)
+{
+    (void)state;
+    tr_s2s_data paired, mono_a, mono_b, dev;
+    make_task(&paired, &mono_a, &mono_b, &dev);
+    tr_s2s_data_init(&g_rev_dev);
+    for (int64_t i = 0; i < dev.n; i++)
+        tr_s2s_data_add(&g_rev_dev, dev.tgt + dev.tgt_off[i], (int)(dev.tgt_off[i + 1] - dev.tgt_off[i]),
+                        dev.src + dev.src_off[i], (int)(dev.src_off[i + 1] - dev.src_off[i]));
+    tr_lm la, lb;
+    tiny_lm(&la, 5, 31);
+    tiny_lm(&lb, 5, 32);
+    tr_err err;
+    int stopped;
+    /* uninterrupted */
+    dual_fixture a;
+    fixture_init(&a, &dev, "a");
+    tr_dual_opts oa = toy_opts(a.state);
+    assert_int_equal(tr_dual_train(&a.dab, &a.dba, &la, &lb, &paired, &mono_a, &mono_b, &oa, 0, NULL, NULL, NULL,
+                                   &stopped, &err), TR_OK);
+    assert_false(stopped);
+    /* stopped after 5 and after 6 more updates, each piece in fresh models */
+    dual_fixture b;
+    for (int piece = 0; piece < 3; piece++) {
+        fixture_init(&b, &dev, "b");
+        tr_dual_opts ob = toy_opts(b.state);
+        ob.max_steps = piece == 0 ? 5 : piece == 1 ? 6 : 0;
+        if (piece > 0) /* options come from the state file */
+            ob.alpha = ob.lambda = 0.9;
+        assert_int_equal(tr_dual_train(&b.dab, &b.dba, &la, &lb, &paired, &mono_a, &mono_b, &ob, piece > 0, NULL,
+                                       NULL, NULL, &stopped, &err), TR_OK);
+        assert_int_equal(stopped, piece < 2);
+        if (piece < 2)
+            fixture_free(&b);
+    }
+    /* the models' files are identical; so are the state's tensors and counters (but the time) */
+    const char *fa[2] = {a.out_ab, a.out_ba}, *fb[2] = {b.out_ab, b.out_ba};
+    for (int i = 0; i < 2; i++) {
+        size_t na, nb;
+        char *x = th_read(fa[i], &na), *y = th_read(fb[i], &nb);
+        assert_true(na == nb && !memcmp(x, y, na));
+        free(x);
+        free(y);
+    }
+    tr_st_file *s1, *s2;
+    assert_int_equal(tr_st_open(&s1, a.state, &err), TR_OK);
+    assert_int_equal(tr_st_open(&s2, b.state, &err), TR_OK);
+    const char *names[] = {"ab.current.generator.weight", "ba.best.encoder.embedding.weight",
+                           "ba.decoder.rnn.weight_hh_l0.exp_avg_sq", "ab.current.bridge.bias"};
+    for (int i = 0; i < 4; i++) {
+        const tr_tensor *t1 = tr_st_get(s1, names[i]), *t2 = tr_st_get(s2, names[i]);
+        assert_non_null(t1);
+        assert_non_null(t2);
+        assert_int_equal(t1->size, t2->size);
+        assert_memory_equal(t1->data, t2->data, (size_t)t1->size * sizeof(float));
+    }
+    cJSON *j1 = cJSON_Parse(tr_st_meta(s1, "triad.train")), *j2 = cJSON_Parse(tr_st_meta(s2, "triad.train"));
+    cJSON_DeleteItemFromObject(j1, "train_seconds");
+    cJSON_DeleteItemFromObject(j2, "train_seconds");
+    char *p1 = cJSON_PrintUnformatted(j1), *p2 = cJSON_PrintUnformatted(j2);
+    assert_string_equal(p1, p2);
+    assert_non_null(strstr(p1, "\"step\":14"));
+    free(p1);
+    free(p2);
+    cJSON_Delete(j1);
+    cJSON_Delete(j2);
+    tr_st_close(s1);
+    tr_st_close(s2);
+    /* a finished run is not resumed */
+    tr_dual_opts oc = toy_opts(a.state);
+    assert_int_not_equal(tr_dual_train(&a.dab, &a.dba, &la, &lb, &paired, &mono_a, &mono_b, &oc, 1, NULL, NULL, NULL,
+                                       &stopped, &err), TR_OK);
+    assert_non_null(strstr(err.msg, "has done its 14 updates"));
+    fixture_free(&a);
+    fixture_free(&b);
+    tr_lm_free(&la);
+    tr_lm_free(&lb);
+    tr_s2s_data_free(&paired);
+    tr_s2s_data_free(&mono_a);
+    tr_s2s_data_free(&mono_b);
+    tr_s2s_data_free(&dev);
+    tr_s2s_data_free(&g_rev_dev);
+}
+
+/* Mean log P(s | greedy A->B output; B->A) over the monolingual A sentences. */
+static double reconstruction(dual_fixture *f, const tr_s2s_data *mono)
+{
+    tr_s2s_decoder d;
+    tr_s2s_state st;
+    tr_err err;
+    assert_int_equal(tr_s2s_decoder_init(&d, &f->ab, (int)mono->n, mono->max_src, 1, 6, &err), TR_OK);
+    assert_int_equal(tr_s2s_state_init(&st, &f->ba, (int)mono->n, 6, mono->max_src + 1, 1, 1, &err), TR_OK);
+    const int32_t *src[64], *mid[64];
+    int sl[64], ml[64], k = 0;
+    for (int64_t i = 0; i < mono->n; i++) {
+        src[i] = mono->src + mono->src_off[i];
+        sl[i] = (int)(mono->src_off[i + 1] - mono->src_off[i]);
+    }
+    const tr_s2s_nbest *o = tr_s2s_greedy(&d, &f->ab, src, sl, (int)mono->n);
+    const int32_t *keep_src[64];
+    int keep_sl[64];
+    for (int64_t i = 0; i < mono->n; i++)
+        if (o->len[i * o->k] > 0) {
+            mid[k] = o->ids + (size_t)i * o->k * o->max_len;
+            ml[k] = o->len[i * o->k];
+            keep_src[k] = src[i];
+            keep_sl[k++] = sl[i];
+        }
+    assert_true(k > 0);
+    tr_s2s_set_batch(&st, &f->ba, mid, ml, keep_src, keep_sl, NULL, k);
+    double total = tr_s2s_forward(&st, &f->ba, 0);
+    tr_s2s_decoder_free(&d);
+    tr_s2s_state_free(&st);
+    return -total / k;
+}
+
+static void test_closed_loop_improves_reconstruction(void **state)
+{
+    (void)state;
+    tr_s2s_data paired, mono_a, mono_b, dev;
+    make_task(&paired, &mono_a, &mono_b, &dev);
+    tr_s2s_data_init(&g_rev_dev);
+    tr_s2s_data_add(&g_rev_dev, dev.tgt, 1, dev.src, 1);
+    dual_fixture f;
+    fixture_init(&f, &dev, "loop");
+    double before = reconstruction(&f, &mono_a);
+    tr_dual_opts o = toy_opts(f.state);
+    o.dual_share = 1.0; /* games only, alpha 0: no language models */
+    o.alpha = 0.0;
+    o.lambda = 0.0;
+    o.steps = 60;
+    o.eval_every = 60;
+    tr_err err;
+    int stopped;
+    assert_int_equal(tr_dual_train(&f.dab, &f.dba, NULL, NULL, &paired, &mono_a, &mono_b, &o, 0, NULL, NULL, NULL,
+                                   &stopped, &err), TR_OK);
+    /* the models end with their best dev weights; measure the ones trained last */
+    double after = reconstruction(&f, &mono_a);
+    if (!(after > before + 0.5))
+        fail_msg("reconstruction log-likelihood %.3f -> %.3f", before, after);
+    fixture_free(&f);
+    tr_s2s_data_free(&paired);
+    tr_s2s_data_free(&mono_a);
+    tr_s2s_data_free(&mono_b);
+    tr_s2s_data_free(&dev);
+    tr_s2s_data_free(&g_rev_dev);
+}
+
 /* ------------------------------------------------------------ sides */
 
 static void test_sides(void **state)
@@ -526,6 +784,8 @@ int main(void)
         cmocka_unit_test(test_scorer_gradient),
         cmocka_unit_test(test_marginal_training_learns),
         cmocka_unit_test(test_sides),
+        cmocka_unit_test(test_dual_train_resume_equals_uninterrupted),
+        cmocka_unit_test(test_closed_loop_improves_reconstruction),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -157,6 +157,82 @@ double tr_dsl_weights(const double *lm_x, const double *lm_y,
                       const double *nll_xy, const double *nll_yx, int b,
                       double lambda, double *gap, float *w_xy, float *w_yx);
 
+/* ---------------------------------------------------------------- training both models */
+
+/* One of the two models of a dual run, and how its checkpoint is written. */
+typedef struct {
+    tr_s2s *m;
+    const char *output;          /* the best weights (tr_s2s_save) */
+    const char *task;            /* triad.task of the checkpoint */
+    const tr_vocab *src_vocab, *tgt_vocab;
+    const tr_meta *extra;        /* more checkpoint metadata (n_extra entries) */
+    int n_extra;
+    tr_s2s_validate_fn validate; /* dev score, lower is better */
+    void *vctx;
+} tr_dual_model;
+
+typedef struct {
+    const char *state;           /* the run's state file */
+    int batch;                   /* pairs per supervised step */
+    int games;                   /* monolingual sentences per dual step */
+    int K;                       /* candidates per sentence (beam width) */
+    int max_len;                 /* longest candidate */
+    double alpha;                /* reward = alpha LM + (1 - alpha) reconstruction */
+    int lm_norm;                 /* the LM reward per token (divided by length + 1) */
+    tr_baseline baseline;
+    double dual_share;           /* share of the steps that are games (0..1) */
+    double lambda;               /* duality regulariser on supervised steps (0 = off) */
+    int64_t dsl_warmup;          /* supervised steps before the regulariser starts */
+    int64_t steps;               /* updates of the whole run */
+    int64_t eval_every;          /* validate both models (and save) every N updates */
+    tr_opt_config opt;           /* one optimiser per model, both with this config */
+    float clip;                  /* global gradient norm of each model (0 = off) */
+    uint64_t seed;
+    int64_t max_steps;           /* this piece stops (and saves) after N updates; 0 = none */
+    double max_seconds;          /* ... or after this much time; 0 = none */
+} tr_dual_opts;
+
+typedef enum { TR_DUAL_SUPERVISED = 0, TR_DUAL_GAME_A = 1, TR_DUAL_GAME_B = 2, TR_DUAL_VALIDATED = 3 } tr_dual_step_kind;
+
+typedef struct {
+    int64_t step, steps;
+    tr_dual_step_kind kind;      /* what the step just done was */
+    double loss_ab, loss_ba;     /* running mean NLL per token of supervised steps */
+    double reward_a, reward_b;   /* running mean expected reward of games from A / from B */
+    double gap2;                 /* running mean squared duality gap (regularised steps) */
+    double elapsed, steps_per_s; /* this piece */
+    /* TR_DUAL_VALIDATED: */
+    double score_ab, score_ba;
+    int improved_ab, improved_ba;
+    const char *note_ab, *note_ba;
+} tr_dual_progress;
+
+typedef void (*tr_dual_progress_fn)(void *ctx, const tr_dual_progress *p);
+
+/* Trains A->B and B->A together for o->steps updates from their current
+ * (warm-started) weights. Step i is a game when floor((i+1) share) >
+ * floor(i share), games alternating between a batch of monolingual A (a
+ * closed loop A->B->A: candidates by beam search with A->B, rewards from
+ * LM_B and B->A, tr_dual_loop_weights) and of monolingual B; otherwise a
+ * supervised step on a batch of pairs (src A, tgt B) for both models, with
+ * the duality regulariser after dsl_warmup steps when lambda > 0. Each
+ * model takes one optimiser step per update on its loss per target token
+ * (the weighted expectation's tokens for games). A candidate without
+ * tokens takes no part in its game (the others share its weight).
+ * Every eval_every updates and at the end both models are validated; each
+ * model's output holds its best weights so far, and o->state the current
+ * weights, the best copies, both optimisers, the data positions, the
+ * dropout streams and the counters, so that resume != 0 continues exactly
+ * (the current weights then come from the state file). lm_a and lm_b may be
+ * NULL when alpha and lambda are 0. On resume the saved options replace o
+ * except steps (when > 0), max_steps and max_seconds. */
+tr_status tr_dual_train(tr_dual_model *ab, tr_dual_model *ba, const tr_lm *lm_a,
+                        const tr_lm *lm_b, const tr_s2s_data *paired,
+                        const tr_s2s_data *mono_a, const tr_s2s_data *mono_b,
+                        tr_dual_opts *o, int resume,
+                        volatile sig_atomic_t *stop, tr_dual_progress_fn fn,
+                        void *ctx, int *stopped, tr_err *err);
+
 /* ---------------------------------------------------------------- dual inference (IJCAI 2017) */
 
 /* The index of the best of k candidates y_j of one input x by

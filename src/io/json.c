@@ -1,5 +1,9 @@
-/* Typed field reads of cJSON objects (see io/json.h). */
+/* Typed field reads and exact number writes of cJSON objects (see io/json.h). */
 #include "io/json.h"
+#include "triad/core.h"
+
+#include <math.h>
+#include <stdio.h>
 
 double tr_json_num(const cJSON *j, const char *key, int *ok)
 {
@@ -27,4 +31,12 @@ int tr_json_bool(const cJSON *j, const char *key, int *ok)
     if (!cJSON_IsBool(v))
         *ok = 0;
     return cJSON_IsTrue(v);
+}
+
+void tr_json_add_exact(cJSON *j, const char *key, double x)
+{
+    TR_ASSERT(isfinite(x));
+    char buf[40];
+    snprintf(buf, sizeof buf, "%.17g", x);
+    TR_ASSERT(cJSON_AddRawToObject(j, key, buf) != NULL);
 }

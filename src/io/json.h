@@ -1,6 +1,6 @@
 /*
  * io/json.h - private to src/: typed reads of the fields of a cJSON object
- * (run-state and config headers). A missing field or one of another type
+ * (run-state and config headers), and exact writes of doubles. A missing field or one of another type
  * clears *ok and yields a neutral value (0, "", false), so that a caller can
  * read every field and then refuse the object once, naming the file.
  */
@@ -12,5 +12,10 @@
 double tr_json_num(const cJSON *j, const char *key, int *ok);
 const char *tr_json_str(const cJSON *j, const char *key, int *ok);
 int tr_json_bool(const cJSON *j, const char *key, int *ok);
+/* Adds a finite number written with 17 significant digits, so that
+ * tr_json_num reads back exactly the same double (cJSON's own writer may
+ * round to 15 digits): running sums and scores that a resumed run must
+ * continue bit for bit. */
+void tr_json_add_exact(cJSON *j, const char *key, double x);
 
 #endif

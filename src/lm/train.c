@@ -100,10 +100,10 @@ static char *state_json(const trainer *t, int B)
     cJSON_AddBoolToObject(j, "in_epoch", t->in_epoch);
     cJSON_AddNumberToObject(j, "step", (double)t->step);
     cJSON_AddNumberToObject(j, "opt_step", (double)t->opt.step);
-    cJSON_AddNumberToObject(j, "plateau_best", isinf(t->plateau.best) ? -1.0 : t->plateau.best);
-    cJSON_AddNumberToObject(j, "epoch_nll", t->epoch_nll);
+    tr_json_add_exact(j, "plateau_best", isinf(t->plateau.best) ? -1.0 : t->plateau.best);
+    tr_json_add_exact(j, "epoch_nll", t->epoch_nll);
     cJSON_AddNumberToObject(j, "epoch_n", (double)t->epoch_n);
-    cJSON_AddNumberToObject(j, "train_seconds", t->train_seconds);
+    tr_json_add_exact(j, "train_seconds", t->train_seconds);
     cJSON_AddStringToObject(j, "rng_state", u64_str(a, t->train->rng.state));
     cJSON_AddStringToObject(j, "rng_inc", u64_str(b, t->train->rng.inc));
     cJSON *pos = cJSON_AddArrayToObject(j, "position");

@@ -10,6 +10,7 @@
  * use another number of servers or workers. It resumes at the start of the
  * epoch after the last whole one; w_bak of DC-ASGD is not kept (every
  * worker pulls before its first push, which sets it). */
+#include "io/json.h"
 #include "ps_internal.h"
 
 #include <cJSON.h>
@@ -27,7 +28,7 @@ static char *meta_json(const tr_ps_rule *rule, const tr_ps_stats *st, int64_t ep
     cJSON_AddNumberToObject(o, "updates", (double)st->updates);
     cJSON_AddNumberToObject(o, "samples", (double)st->samples);
     cJSON_AddNumberToObject(o, "loss_n", (double)st->loss_n);
-    cJSON_AddNumberToObject(o, "loss_sum", st->loss_sum);
+    tr_json_add_exact(o, "loss_sum", st->loss_sum);
     cJSON_AddNumberToObject(o, "stale_n", (double)st->stale_n);
     cJSON_AddNumberToObject(o, "stale_sum", (double)st->stale_sum);
     cJSON_AddNumberToObject(o, "stale_max", (double)st->stale_max);

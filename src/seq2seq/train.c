@@ -196,13 +196,13 @@ static char *state_json(const trainer *t, int64_t model_step)
     cJSON_AddNumberToObject(j, "model_step", (double)model_step);
     cJSON_AddNumberToObject(j, "opt_step", (double)t->opt.step);
     cJSON_AddBoolToObject(j, "have_best", t->have_best);
-    cJSON_AddNumberToObject(j, "best_score", t->have_best ? t->best_score : 0.0);
+    tr_json_add_exact(j, "best_score", t->have_best ? t->best_score : 0.0);
     cJSON_AddNumberToObject(j, "best_step", (double)t->best_step);
     cJSON_AddNumberToObject(j, "bad_epochs", t->bad);
-    cJSON_AddNumberToObject(j, "epoch_nll", t->epoch_nll);
+    tr_json_add_exact(j, "epoch_nll", t->epoch_nll);
     cJSON_AddNumberToObject(j, "epoch_tokens", (double)t->epoch_tok);
     cJSON_AddNumberToObject(j, "epoch_pairs", (double)t->epoch_pairs);
-    cJSON_AddNumberToObject(j, "train_seconds", t->train_seconds);
+    tr_json_add_exact(j, "train_seconds", t->train_seconds);
     cJSON_AddStringToObject(j, "rng_state", u64_str(b, t->st.rng.state));
     cJSON_AddStringToObject(j, "rng_inc", u64_str(c, t->st.rng.inc));
     char *s = cJSON_PrintUnformatted(j);
