@@ -2,7 +2,7 @@
  * translate between two languages on line-aligned parallel text (PREFIX.en
  * and PREFIX.fr), over joint byte-pair-encoded subword units that travel in
  * the checkpoint. */
-#include "s2s.h"
+#include "tasks.h"
 #include "triad/bpe.h"
 #include "triad/io.h"
 #include "triad/metrics.h"
@@ -12,171 +12,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#define MT_TASK "mt"
-
-/* ---------------------------------------------------------------- model with its subword units */
-
-typedef struct {
-    s2s_model s;
-    tr_bpe *bpe;
-    char langs[64];     /* "en-fr" */
-    char src[32], tgt[32];
-} mt_model;
-
-/* Language names become file suffixes: letters, digits, '_' and '-'. */
-static int lang_ok(const char *l)
-{
-    size_t n = strlen(l);
-    if (n == 0 || n >= 32)
-        return 0;
-    for (size_t i = 0; i < n; i++)
-        if (!((l[i] >= 'a' && l[i] <= 'z') || (l[i] >= 'A' && l[i] <= 'Z') || (l[i] >= '0' && l[i] <= '9') ||
-              l[i] == '_' || l[i] == '-'))
-            return 0;
-    return 1;
-}
-
-static void set_langs(mt_model *mm, const char *src, const char *tgt)
-{
-    snprintf(mm->src, sizeof mm->src, "%s", src);
-    snprintf(mm->tgt, sizeof mm->tgt, "%s", tgt);
-    snprintf(mm->langs, sizeof mm->langs, "%s>%s", src, tgt);
-}
-
-/* Loads a translation checkpoint: weights, vocabularies, subword units and
- * the language pair. Returns 0 or 1 (message printed). */
-static int mt_load(mt_model *mm, const char *cmd, const char *path)
-{
-    memset(mm, 0, sizeof *mm);
-    if (s2s_load(&mm->s, cmd, MT_TASK, path))
-        return 1;
-    tr_err err;
-    tr_st_file *f = NULL;
-    tr_status st = tr_st_open(&f, path, &err);
-    if (!st) {
-        const char *bpe = tr_st_meta(f, "triad.bpe"), *langs = tr_st_meta(f, "triad.langs");
-        const char *gt = langs ? strchr(langs, '>') : NULL;
-        if (!bpe || !langs)
-            st = tr_err_set(&err, TR_ERR_FORMAT, "%s: metadata lacks %s", path, bpe ? "triad.langs" : "triad.bpe");
-        else if (!gt || gt == langs || (size_t)(gt - langs) >= sizeof mm->src || strlen(gt + 1) >= sizeof mm->tgt)
-            st = tr_err_set(&err, TR_ERR_FORMAT, "%s: bad triad.langs \"%s\" (expected SRC>TGT)", path, langs);
-        else
-            st = tr_bpe_from_string(&mm->bpe, bpe, path, &err);
-        if (!st) {
-            char src[32];
-            memcpy(src, langs, (size_t)(gt - langs));
-            src[gt - langs] = '\0';
-            set_langs(mm, src, gt + 1);
-        }
-        tr_st_close(f);
-    }
-    if (st) {
-        s2s_model_free(&mm->s);
-        return tr_cli_fail(cmd, &err);
-    }
-    return 0;
-}
-
-static void mt_free(mt_model *mm)
-{
-    s2s_model_free(&mm->s);
-    tr_bpe_free(mm->bpe);
-}
-
-/* PREFIX.SRC and PREFIX.TGT as a corpus. */
-static int read_corpus(const char *cmd, const char *prefix, const mt_model *mm, tr_mt_corpus *c)
-{
-    char sp[4096], tp[4096];
-    snprintf(sp, sizeof sp, "%s.%s", prefix, mm->src);
-    snprintf(tp, sizeof tp, "%s.%s", prefix, mm->tgt);
-    tr_err err;
-    if (tr_mt_corpus_read(c, sp, tp, &err))
-        return tr_cli_fail(cmd, &err);
-    return 0;
-}
-
-/* ---------------------------------------------------------------- BLEU of a corpus */
-
-/* A corpus ready to be translated and scored. */
-typedef struct {
-    tr_mt_corpus text;
-    tr_s2s_data src;    /* sources as ids */
-    char **hyps;        /* (n) translations of the last decode */
-} mt_set;
-
-static int mt_set_load(mt_set *e, const char *cmd, const char *prefix, const mt_model *mm)
-{
-    memset(e, 0, sizeof *e);
-    if (read_corpus(cmd, prefix, mm, &e->text))
-        return 1;
-    tr_err err;
-    if (tr_mt_sources(&e->text, mm->bpe, mm->s.src, &e->src, &err)) {
-        tr_mt_corpus_free(&e->text);
-        return tr_cli_fail(cmd, &err);
-    }
-    e->hyps = tr_xcalloc((size_t)e->text.n, sizeof *e->hyps);
-    return 0;
-}
-
-static void free_hyps(mt_set *e)
-{
-    for (int64_t i = 0; i < e->text.n; i++) {
-        free(e->hyps[i]);
-        e->hyps[i] = NULL;
-    }
-}
-
-static void mt_set_free(mt_set *e)
-{
-    if (e->hyps)
-        free_hyps(e);
-    free(e->hyps);
-    tr_s2s_data_free(&e->src);
-    tr_mt_corpus_free(&e->text);
-}
-
-/* Translates the set and scores it against its targets. */
-static tr_status mt_set_bleu(mt_set *e, tr_s2s_decoder *d, const mt_model *mm, int beam, float len_norm,
-                             tr_bleu *b, tr_err *err)
-{
-    free_hyps(e);
-    tr_mt_translate_all(d, &mm->s.m, &e->src, mm->s.tgt, beam, len_norm, e->hyps);
-    return tr_bleu_corpus((const char *const *)e->hyps, (const char *const *)e->text.tgt, e->text.n, b, err);
-}
-
-/* sacreBLEU's one-line summary. */
-static void print_bleu(FILE *f, const char *label, const tr_bleu *b)
-{
-    fprintf(f, "%sBLEU = %.2f %.1f/%.1f/%.1f/%.1f (BP = %.3f ratio = %.3f hyp_len = %lld ref_len = %lld)", label, b->score,
-            b->precisions[0], b->precisions[1], b->precisions[2], b->precisions[3], b->bp,
-            b->ref_len > 0 ? (double)b->sys_len / (double)b->ref_len : 0.0, (long long)b->sys_len,
-            (long long)b->ref_len);
-}
-
 /* ---------------------------------------------------------------- train */
-
-typedef struct {
-    mt_set dev;
-    tr_s2s_data pairs;     /* dev as pairs, for its NLL */
-    tr_s2s_state st;
-    tr_s2s_decoder dec;
-    const mt_model *mm;
-    tr_bleu bleu;
-} dev_eval;
-
-/* Greedy dev BLEU decides; the dev NLL per token breaks ties (such as
- * BLEU 0 early in training, where the weights must still be allowed to
- * improve). */
-static tr_status validate(void *ctx, const tr_s2s *m, double *score, char *note, size_t n, tr_err *err)
-{
-    dev_eval *e = ctx;
-    tr_status st = mt_set_bleu(&e->dev, &e->dec, e->mm, 1, 0.0f, &e->bleu, err);
-    int64_t tokens = 0;
-    double nll = tr_s2s_nll(&e->st, m, &e->pairs, &tokens) / (double)(tokens > 0 ? tokens : 1);
-    *score = -e->bleu.score + 1e-3 * nll;
-    snprintf(note, n, "dev BLEU %.2f NLL %.3f", e->bleu.score, nll);
-    return st;
-}
 
 static int cmd_train(int argc, char **argv)
 {
@@ -219,7 +55,7 @@ static int cmd_train(int argc, char **argv)
         fprintf(stderr, "%s: --src and --tgt are required (see --help)\n", cmd);
         return 2;
     }
-    if ((src && !lang_ok(src)) || (tgt && !lang_ok(tgt))) {
+    if ((src && !mt_lang_ok(src)) || (tgt && !mt_lang_ok(tgt))) {
         fprintf(stderr, "%s: --src and --tgt are file suffixes: letters, digits, '_' and '-'\n", cmd);
         return 2;
     }
@@ -232,16 +68,15 @@ static int cmd_train(int argc, char **argv)
 
     tr_err err;
     tr_err_clear(&err);
-    int rc = 0, have_model = 0, have_dec = 0;
+    int rc = 0, have_model = 0;
     mt_model mm;
     memset(&mm, 0, sizeof mm);
     tr_mt_corpus text;
     memset(&text, 0, sizeof text);
     tr_s2s_data pairs;
     memset(&pairs, 0, sizeof pairs);
-    dev_eval de;
+    mt_dev de;
     memset(&de, 0, sizeof de);
-    de.mm = &mm;
     mt_set ts;
     memset(&ts, 0, sizeof ts);
     char *bpe_text = NULL;
@@ -256,11 +91,11 @@ static int cmd_train(int argc, char **argv)
             rc = 2;
             goto out;
         }
-        if ((rc = read_corpus(cmd, train, &mm, &text)))
+        if ((rc = mt_read_corpus(cmd, train, &mm, &text)))
             goto out;
     } else {
-        set_langs(&mm, src, tgt);
-        if ((rc = read_corpus(cmd, train, &mm, &text)))
+        mt_set_langs(&mm, src, tgt);
+        if ((rc = mt_read_corpus(cmd, train, &mm, &text)))
             goto out;
         if (!a.quiet)
             fprintf(stderr, "%s: learning %d byte-pair merges on %lld sentence pairs...\n", cmd, merges,
@@ -296,21 +131,8 @@ static int cmd_train(int argc, char **argv)
         rc = 1;
         goto out;
     }
-    if ((rc = mt_set_load(&de.dev, cmd, dev, &mm)) || (test && (rc = mt_set_load(&ts, cmd, test, &mm))))
+    if ((rc = mt_dev_init(&de, cmd, dev, &mm, a.eval_batch)) || (test && (rc = mt_set_load(&ts, cmd, test, &mm))))
         goto out;
-    int64_t dev_skipped;
-    if (tr_mt_pairs(&de.dev.text, mm.bpe, mm.s.src, mm.s.tgt, TR_MT_MAX_LEN, &de.pairs, &dev_skipped, &err) ||
-        tr_s2s_decoder_init(&de.dec, &mm.s.m, a.eval_batch, de.dev.src.max_src, 1, TR_MT_MAX_LEN, &err)) {
-        rc = tr_cli_fail(cmd, &err);
-        goto out;
-    }
-    have_dec = 1;
-    if (tr_s2s_state_init(&de.st, &mm.s.m, a.eval_batch < 32 ? a.eval_batch : 32, de.pairs.max_src,
-                          de.pairs.max_tgt + 1, a.o.seed, 2, &err)) {
-        rc = tr_cli_fail(cmd, &err);
-        goto out;
-    }
-    have_dec = 2;
     if (!a.quiet)
         fprintf(stderr,
                 "%s: %s -> %s, %lld pairs (%lld longer than %d units left out); %d merges; vocabularies %d + %d units; "
@@ -322,15 +144,15 @@ static int cmd_train(int argc, char **argv)
     char hint[1024];
     snprintf(hint, sizeof hint, "triad mt train --train %s --dev %s --output %s", train, dev, a.o.output);
     int done = 0;
-    rc = s2s_run(&a, cmd, hint, &mm.s.m, &pairs, a.resume ? mm.s.step : -1, validate, &de, &done);
+    rc = s2s_run(&a, cmd, hint, &mm.s.m, &pairs, a.resume ? mm.s.step : -1, mt_validate, &de, &done);
     if (done) {
         double score;
         char note[128];
-        if (validate(&de, &mm.s.m, &score, note, sizeof note, &err)) {
+        if (mt_validate(&de, &mm.s.m, &score, note, sizeof note, &err)) {
             rc = tr_cli_fail(cmd, &err);
             goto out;
         }
-        print_bleu(stdout, "dev ", &de.bleu);
+        mt_print_bleu(stdout, "dev ", &de.bleu);
         printf(" (greedy, %lld sentences)\n", (long long)de.dev.text.n);
         tr_s2s_decoder td;
         tr_bleu tb;
@@ -340,19 +162,14 @@ static int cmd_train(int argc, char **argv)
             if (mt_set_bleu(&ts, &td, &mm, a.beam, a.len_norm, &tb, &err)) {
                 rc = tr_cli_fail(cmd, &err);
             } else {
-                print_bleu(stdout, "test ", &tb);
+                mt_print_bleu(stdout, "test ", &tb);
                 printf(" (beam %d, %lld sentences)\n", a.beam, (long long)ts.text.n);
             }
             tr_s2s_decoder_free(&td);
         }
     }
 out:
-    if (have_dec)
-        tr_s2s_decoder_free(&de.dec);
-    if (have_dec == 2)
-        tr_s2s_state_free(&de.st);
-    tr_s2s_data_free(&de.pairs);
-    mt_set_free(&de.dev);
+    mt_dev_free(&de);
     mt_set_free(&ts);
     tr_s2s_data_free(&pairs);
     tr_mt_corpus_free(&text);
@@ -419,7 +236,7 @@ static int cmd_eval(int argc, char **argv)
             rc = tr_cli_fail(cmd, &err);
         } else {
             double el = tr_now_seconds() - t0;
-            print_bleu(stdout, "", &b);
+            mt_print_bleu(stdout, "", &b);
             printf(" (%s -> %s, %lld sentences, beam %d, %.1f sentences/s)\n", mm.src, mm.tgt, (long long)e.text.n,
                    beam, el > 0 ? (double)e.text.n / el : 0.0);
             for (int64_t i = 0; f && i < e.text.n; i++)

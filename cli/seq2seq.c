@@ -1,7 +1,7 @@
 /* triad g2p / triad p2g: train, evaluate and use attention encoder-decoders
  * that spell out pronunciations (grapheme-to-phoneme) and spell words from
  * pronunciations (phoneme-to-grapheme) on CMUdict-format lexicons. */
-#include "s2s.h"
+#include "tasks.h"
 #include "triad/metrics.h"
 #include "triad/seq2seq.h"
 
@@ -19,45 +19,6 @@ static void print_ids(FILE *f, const tr_vocab *v, const int32_t *ids, int n, int
 {
     for (int i = 0; i < n; i++)
         fprintf(f, "%s%s", i && !spelling ? " " : "", tr_vocab_word(v, ids[i]));
-}
-
-/* The lexicon at path as evaluation items of the task. */
-static int load_items(const char *cmd, const char *path, tr_pron_task task, const tr_vocab *src,
-                      const tr_vocab *tgt, tr_lexicon *lx, tr_pron_items *it)
-{
-    tr_err err;
-    if (tr_lexicon_read(lx, path, &err))
-        return tr_cli_fail(cmd, &err);
-    const tr_vocab *g = task == TR_PRON_G2P ? src : tgt, *p = task == TR_PRON_G2P ? tgt : src;
-    if (tr_pron_items_build(it, lx, task, g, p, &err)) {
-        tr_lexicon_free(lx);
-        return tr_cli_fail(cmd, &err);
-    }
-    return 0;
-}
-
-/* ---------------------------------------------------------------- dev validation */
-
-typedef struct {
-    tr_s2s_decoder dec;
-    tr_pron_items items;
-    tr_pron_task task;
-    int beam;
-    double wer, per;
-} dev_eval;
-
-static tr_status validate(void *ctx, const tr_s2s *m, double *score, char *note, size_t n, tr_err *err)
-{
-    (void)err;
-    dev_eval *e = ctx;
-    tr_pron_score s;
-    tr_pron_eval(&e->dec, m, &e->items, e->beam, 0.0f, &s, NULL, NULL);
-    e->wer = tr_pron_wer(&s);
-    e->per = tr_pron_per(&s);
-    /* WER decides; PER breaks ties between equal WERs */
-    *score = e->wer + 1e-3 * e->per;
-    snprintf(note, n, "dev WER %.2f PER %.2f", e->wer, e->per);
-    return TR_OK;
 }
 
 /* ---------------------------------------------------------------- train */
@@ -103,16 +64,13 @@ static int cmd_train(int argc, char **argv, tr_pron_task task)
     memset(&mf, 0, sizeof mf);
     tr_s2s_data pairs;
     memset(&pairs, 0, sizeof pairs);
-    dev_eval de;
+    pron_dev de;
     memset(&de, 0, sizeof de);
-    de.task = task;
-    de.beam = 1;
-    tr_lexicon dlx, tlx;
-    memset(&dlx, 0, sizeof dlx);
+    tr_lexicon tlx;
     memset(&tlx, 0, sizeof tlx);
     tr_pron_items titems;
     memset(&titems, 0, sizeof titems);
-    int have_model = 0, have_dec = 0;
+    int have_model = 0;
     if (tr_lexicon_read(&lx, train, &err)) {
         rc = tr_cli_fail(cmd, &err);
         goto out;
@@ -142,16 +100,10 @@ static int cmd_train(int argc, char **argv, tr_pron_task task)
         rc = tr_cli_fail(cmd, &err);
         goto out;
     }
-    if ((rc = load_items(cmd, dev, task, mf.src, mf.tgt, &dlx, &de.items)))
-        goto out;
-    if (test && (rc = load_items(cmd, test, task, mf.src, mf.tgt, &tlx, &titems)))
-        goto out;
     /* greedy decoding of dev after each epoch; --test gets its own beam decoder at the end */
-    if (tr_s2s_decoder_init(&de.dec, &mf.m, a.eval_batch, de.items.refs.max_src, 1, TR_PRON_MAX_LEN, &err)) {
-        rc = tr_cli_fail(cmd, &err);
+    if ((rc = pron_dev_init(&de, cmd, dev, task, &mf, a.eval_batch)) ||
+        (test && (rc = pron_load_items(cmd, test, task, mf.src, mf.tgt, &tlx, &titems))))
         goto out;
-    }
-    have_dec = 1;
     if (!a.quiet)
         fprintf(stderr, "%s: %lld pairs; %d graphemes, %d phonemes (with <unk>, <eos>); dev %lld %s; %lld parameters; %d thread%s\n",
                 train, (long long)pairs.n, tr_vocab_size(g), tr_vocab_size(p), (long long)de.items.n,
@@ -160,12 +112,12 @@ static int cmd_train(int argc, char **argv, tr_pron_task task)
     char hint[1024];
     snprintf(hint, sizeof hint, "triad %s train --train %s --dev %s --output %s", tn, train, dev, a.o.output);
     int done = 0;
-    rc = s2s_run(&a, cmd, hint, &mf.m, &pairs, a.resume ? mf.step : -1, validate, &de, &done);
+    rc = s2s_run(&a, cmd, hint, &mf.m, &pairs, a.resume ? mf.step : -1, pron_validate, &de, &done);
     if (done) {
         /* m holds the best weights */
         double score;
         char note[256];
-        validate(&de, &mf.m, &score, note, sizeof note, &err);
+        pron_validate(&de, &mf.m, &score, note, sizeof note, &err);
         printf("dev WER %.2f PER %.2f (greedy, %lld items)\n", de.wer, de.per, (long long)de.items.n);
         tr_s2s_decoder td;
         if (test && tr_s2s_decoder_init(&td, &mf.m, a.eval_batch, titems.refs.max_src, a.beam, TR_PRON_MAX_LEN, &err)) {
@@ -179,11 +131,8 @@ static int cmd_train(int argc, char **argv, tr_pron_task task)
         }
     }
 out:
-    if (have_dec)
-        tr_s2s_decoder_free(&de.dec);
-    tr_pron_items_free(&de.items);
+    pron_dev_free(&de);
     tr_pron_items_free(&titems);
-    tr_lexicon_free(&dlx);
     tr_lexicon_free(&tlx);
     tr_s2s_data_free(&pairs);
     tr_lexicon_free(&lx);
@@ -272,7 +221,7 @@ static int cmd_eval(int argc, char **argv, tr_pron_task task)
     tr_lexicon lx;
     tr_pron_items it;
     int rc = 0;
-    if (load_items(cmd, data, task, mf.src, mf.tgt, &lx, &it)) {
+    if (pron_load_items(cmd, data, task, mf.src, mf.tgt, &lx, &it)) {
         s2s_model_free(&mf);
         return 1;
     }
