@@ -47,6 +47,7 @@ int tr_cli_ps(int argc, char **argv);
 int tr_cli_g2p(int argc, char **argv);
 int tr_cli_p2g(int argc, char **argv);
 int tr_cli_mt(int argc, char **argv);
+int tr_cli_dual(int argc, char **argv);
 
 /* A language model kind for the shared train and eval commands. */
 typedef struct {

@@ -11,6 +11,7 @@ static const tr_cli_command COMMANDS[] = {
     {"g2p", "spelling -> pronunciation (attention encoder-decoder, CMUdict): train, eval, predict", tr_cli_g2p},
     {"p2g", "pronunciation -> spelling (attention encoder-decoder, CMUdict): train, eval, predict", tr_cli_p2g},
     {"mt", "translation between two languages (attention encoder-decoder, subword units): train, eval, translate", tr_cli_mt},
+    {"dual", "dual learning of two inverse models: marginal LMs, closed loop, duality regulariser", tr_cli_dual},
     {"bench", "measurements behind bench/: sgemm peak, LM training throughput", tr_cli_bench},
 };
 

@@ -959,6 +959,81 @@ static void test_cli_bad_inputs(void **state)
     assert_false(th_exists(o));
 }
 
+/* triad dual lm / train / infer on the rule lexicon: the spellings and
+ * pronunciations of the training words as monolingual text. */
+static void test_cli_dual(void **state)
+{
+    (void)state;
+    char p2g[512], sp[512], pr[512], la[512], lb[512], oab[512], oba[512], bad[512];
+    th_tmp(p2g, sizeof p2g, "dual_p2g.st");
+    th_tmp(sp, sizeof sp, "dual_spellings.txt");
+    th_tmp(pr, sizeof pr, "dual_prons.txt");
+    th_tmp(la, sizeof la, "dual_lm_a.st");
+    th_tmp(lb, sizeof lb, "dual_lm_b.st");
+    th_tmp(oab, sizeof oab, "dual_out_ab.st");
+    th_tmp(oba, sizeof oba, "dual_out_ba.st");
+    th_tmp(bad, sizeof bad, "dual_bad.txt");
+    assert_int_equal(th_triad(out, OUTSZ, "p2g train --train %s --dev %s --output %s --force --epochs 4 " TINY_MODEL,
+                              g_train, g_dev, p2g), 0);
+    tr_lexicon lx;
+    tr_err err;
+    assert_int_equal(tr_lexicon_read(&lx, g_train, &err), TR_OK);
+    FILE *fs = fopen(sp, "w"), *fp = fopen(pr, "w");
+    for (int64_t i = 0; i < lx.n; i++) {
+        if (i % 2 == 0)
+            fprintf(fs, "%s\n", lx.word[i]);
+        else
+            fprintf(fp, "%s\n", lx.pron[i]);
+    }
+    fclose(fs);
+    fclose(fp);
+    tr_lexicon_free(&lx);
+    /* marginal language models of both sides */
+    assert_int_equal(th_triad(out, OUTSZ, "dual lm --model %s --side src --train %s --dev %s --output %s --hidden 16 "
+                              "--emb 8 --epochs 3 --quiet", g_model, sp, sp, la), 0);
+    assert_contains(out, "dev NLL");
+    assert_int_equal(th_triad(out, OUTSZ, "dual lm --model %s --side tgt --train %s --dev %s --output %s --hidden 16 "
+                              "--emb 8 --epochs 3 --quiet", g_model, pr, pr, lb), 0);
+    /* dual inference: the primal ranking is g2p's own beam search */
+    assert_int_equal(th_triad(out, OUTSZ, "g2p eval --model %s --data %s --beam 4", g_model, g_dev), 0);
+    char want[64];
+    snprintf(want, sizeof want, "primal (beam 4): WER %.2f PER %.2f", parse_after(out, "WER "), parse_after(out, "PER "));
+    assert_int_equal(th_triad(out, OUTSZ, "dual infer --ab %s --ba %s --lm-a %s --lm-b %s --data %s --dev %s --beam 4",
+                              g_model, p2g, la, lb, g_dev, g_dev), 0);
+    assert_contains(out, want);
+    assert_contains(out, "dev alpha 1.0: ");
+    assert_contains(out, "tuned alpha");
+    assert_contains(out, "dual inference (alpha");
+    /* both models trained together, stopped and resumed */
+    const char *run = "--steps 24 --eval-every 8 --games 4 --batch 8 --lambda 0.01 --dual-share 0.5 --lr 0.001 --quiet";
+    assert_int_equal(th_triad(out, OUTSZ, "dual train --ab %s --ba %s --lm-a %s --lm-b %s --paired %s --mono-a %s "
+                              "--mono-b %s --dev %s --output-ab %s --output-ba %s --force --max-steps 10 %s",
+                              g_model, p2g, la, lb, g_train, sp, pr, g_dev, oab, oba, run), 0);
+    assert_int_equal(th_triad(out, OUTSZ, "dual train --ab %s --ba %s --lm-a %s --lm-b %s --paired %s --mono-a %s "
+                              "--mono-b %s --dev %s --output-ab %s --output-ba %s --resume %s",
+                              g_model, p2g, la, lb, g_train, sp, pr, g_dev, oab, oba, run), 0);
+    assert_contains(out, "A->B dev WER");
+    assert_contains(out, "B->A dev WER");
+    assert_int_equal(th_triad(out, OUTSZ, "g2p eval --model %s --data %s", oab, g_dev), 0);
+    assert_int_equal(th_triad(out, OUTSZ, "p2g eval --model %s --data %s", oba, g_dev), 0);
+    /* bad input */
+    assert_failed(th_triad(out, OUTSZ, "dual train --ab %s --ba %s --paired %s --dev %s --output-ab %s --output-ba %s --force",
+                           g_model, g_model, g_train, g_dev, oab, oba), "are not inverse tasks");
+    assert_failed(th_triad(out, OUTSZ, "dual infer --ab %s --ba %s --lm-a %s --lm-b %s --data %s", g_model, p2g, lb, la,
+                           g_dev), "another vocabulary");
+    th_write_str(bad, "CAT\nC@T\n");
+    assert_failed(th_triad(out, OUTSZ, "dual train --ab %s --ba %s --lm-b %s --paired %s --mono-a %s --mono-b %s "
+                           "--dev %s --output-ab %s --output-ba %s --force", g_model, p2g, lb, g_train, bad, pr, g_dev,
+                           oab, oba), "dual_bad.txt:2: unknown character '@'");
+    assert_failed(th_triad(out, OUTSZ, "dual train --ab %s --ba %s --paired %s --mono-a %s --mono-b %s --dev %s "
+                           "--output-ab %s --output-ba %s --force", g_model, p2g, g_train, sp, pr, g_dev, oab, oba),
+                  "need the language models");
+    assert_failed(th_triad(out, OUTSZ, "dual train --ab %s --ba %s --paired %s --dev %s --output-ab %s.x "
+                           "--output-ba %s.x --resume", g_model, p2g, g_train, g_dev, oab, oba), "no run to resume");
+    assert_failed(th_triad(out, OUTSZ, "dual lm --model %s --side middle --train %s --dev %s --output %s", g_model, sp, sp,
+                           la), "--side must be src or tgt");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -979,6 +1054,7 @@ int main(void)
         cmocka_unit_test(test_cli_predict_and_eval_output),
         cmocka_unit_test(test_cli_resume_equals_uninterrupted),
         cmocka_unit_test(test_cli_bad_inputs),
+        cmocka_unit_test(test_cli_dual),
     };
     int failed = cmocka_run_group_tests(tests, NULL, NULL);
     return failed + cmocka_run_group_tests(cli, setup_cli, NULL);
