@@ -9,7 +9,7 @@
 #
 # usage: bench/seq2seq.sh RUN [CMUDICT_DIR]
 #   RUN: g2p | p2g        100% of the training words, 1-layer model
-#        g2p10            10% of the training words (data/cmudict/paired10)
+#        g2p10 | p2g10    10% of the training words (data/cmudict/paired10)
 #        g2p-big          2-layer encoder, 384 units
 #        mt-enfr | mt-fren    100% of the training pairs
 #        mt10-enfr | mt10-fren 10% of the pairs (data/mt/paired10)
@@ -63,7 +63,8 @@ run_piece() {
 
 case $RUN in
     g2p | p2g) need_cmudict; run_piece "$RUN" "$RUN" "$CMU/train" "$CMU/dev" "$CMU/test" --epochs 30 ;;
-    g2p10) need_cmudict; run_piece g2p10 g2p data/cmudict/paired10 "$CMU/dev" "$CMU/test" --epochs 100 ;;
+    g2p10 | p2g10) need_cmudict
+        run_piece "$RUN" "${RUN%10}" data/cmudict/paired10 "$CMU/dev" "$CMU/test" --epochs 100 ;;
     g2p-big) need_cmudict
         run_piece g2p-big g2p "$CMU/train" "$CMU/dev" "$CMU/test" --epochs 30 --enc-layers 2 --hidden 384 --dec-hidden 384 ;;
     mt-enfr) need_mt; run_piece mt-enfr mt data/mt/train data/mt/dev data/mt/test --src en --tgt fr --epochs 15 ;;

@@ -29,17 +29,19 @@ static int cmd_train(int argc, char **argv)
              TR_MT_MAX_LEN);
     s2s_args a;
     const char *train = NULL, *dev = NULL, *test = NULL, *src = NULL, *tgt = NULL;
+    const char *units = NULL;
     int merges = 8000, max_len = 80;
-    opt_spec s[7 + S2S_NOPTS] = {
+    opt_spec s[8 + S2S_NOPTS] = {
         {"train", OPT_STR, &train, "training text: PREFIX.SRC and PREFIX.TGT", 1, 0, 0},
         {"dev", OPT_STR, &dev, "dev text (PREFIX), translated after each epoch (tuning and early stopping)", 1, 0, 0},
         {"test", OPT_STR, &test, "test text (PREFIX), translated once at the end with --beam", 1, 0, 0},
         {"src", OPT_STR, &src, "source language: the file suffix, e.g. en (a resumed run keeps its own)", 1, 0, 0},
         {"tgt", OPT_STR, &tgt, "target language, e.g. fr", 1, 0, 0},
         {"merges", OPT_INT, &merges, "byte-pair merges learned on the training text (both sides)", 0, 1000000, 0},
+        {"units", OPT_STR, &units, "take the subword units and vocabularies of this mt model (either direction) instead", 1, 0, 0},
         {"max-len", OPT_INT, &max_len, "longest training sentence kept, in subword units", 1, TR_MT_MAX_LEN, 0},
     };
-    const int ns = 7 + s2s_options(&a, s + 7);
+    const int ns = 8 + s2s_options(&a, s + 8);
     a.o.task = MT_TASK;
     a.c.emb = 256;
     a.o.patience = 3;
@@ -59,8 +61,8 @@ static int cmd_train(int argc, char **argv)
         fprintf(stderr, "%s: --src and --tgt are file suffixes: letters, digits, '_' and '-'\n", cmd);
         return 2;
     }
-    if (a.resume && opts_find(s, ns, "merges")->set) {
-        fprintf(stderr, "%s: --merges cannot be combined with --resume (the checkpoint fixes it)\n", cmd);
+    if (a.resume && (opts_find(s, ns, "merges")->set || units)) {
+        fprintf(stderr, "%s: --merges and --units cannot be combined with --resume (the checkpoint fixes them)\n", cmd);
         return 2;
     }
     if ((r = s2s_check(&a, s, ns, cmd)))
@@ -95,16 +97,39 @@ static int cmd_train(int argc, char **argv)
             goto out;
     } else {
         mt_set_langs(&mm, src, tgt);
-        if ((rc = mt_read_corpus(cmd, train, &mm, &text)))
-            goto out;
-        if (!a.quiet)
-            fprintf(stderr, "%s: learning %d byte-pair merges on %lld sentence pairs...\n", cmd, merges,
-                    (long long)text.n);
-        if (tr_mt_learn_bpe(&mm.bpe, &text, merges, &err) ||
-            tr_mt_vocab(&mm.s.src, mm.bpe, text.src, text.n, text.src_path, &err) ||
-            tr_mt_vocab(&mm.s.tgt, mm.bpe, text.tgt, text.n, text.tgt_path, &err)) {
-            rc = tr_cli_fail(cmd, &err);
-            goto out;
+        if (units) {
+            /* another model's subword units and vocabularies, either direction */
+            mt_model um;
+            if ((rc = mt_load(&um, cmd, units)))
+                goto out;
+            int same = !strcmp(um.src, src) && !strcmp(um.tgt, tgt), swapped = !strcmp(um.src, tgt) && !strcmp(um.tgt, src);
+            if (!same && !swapped) {
+                fprintf(stderr, "%s: --units %s translates %s into %s, not between %s and %s\n", cmd, units, um.src,
+                        um.tgt, src, tgt);
+                mt_free(&um);
+                rc = 2;
+                goto out;
+            }
+            mm.bpe = um.bpe;
+            mm.s.src = same ? um.s.src : um.s.tgt;
+            mm.s.tgt = same ? um.s.tgt : um.s.src;
+            um.bpe = NULL;
+            um.s.src = um.s.tgt = NULL;
+            mt_free(&um);
+            if ((rc = mt_read_corpus(cmd, train, &mm, &text)))
+                goto out;
+        } else {
+            if ((rc = mt_read_corpus(cmd, train, &mm, &text)))
+                goto out;
+            if (!a.quiet)
+                fprintf(stderr, "%s: learning %d byte-pair merges on %lld sentence pairs...\n", cmd, merges,
+                        (long long)text.n);
+            if (tr_mt_learn_bpe(&mm.bpe, &text, merges, &err) ||
+                tr_mt_vocab(&mm.s.src, mm.bpe, text.src, text.n, text.src_path, &err) ||
+                tr_mt_vocab(&mm.s.tgt, mm.bpe, text.tgt, text.n, text.tgt_path, &err)) {
+                rc = tr_cli_fail(cmd, &err);
+                goto out;
+            }
         }
         a.c.src_vocab = tr_vocab_size(mm.s.src);
         a.c.tgt_vocab = tr_vocab_size(mm.s.tgt);

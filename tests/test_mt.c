@@ -300,9 +300,25 @@ static void test_cli_resume_keeps_units(void **state)
     assert_contains(out, "dev BLEU");
     assert_int_equal(th_triad(out, OUTSZ, "mt eval --model %s --data %s --beam 1", a, g_dev), 0);
     assert_failed(th_triad(out, OUTSZ, "mt train --train %s --dev %s --output %s --resume --merges 5", g_train, g_dev, a),
-                  "--merges cannot be combined with --resume");
+                  "--merges and --units cannot be combined with --resume");
     assert_failed(th_triad(out, OUTSZ, "mt train --train %s --dev %s --src fr --tgt en --output %s --resume --epochs 3",
                            g_train, g_dev, a), "translates en into fr, not fr into en");
+    /* the reverse direction with the same units and vocabularies */
+    char r[512];
+    th_tmp(r, sizeof r, "mt_reverse.st");
+    assert_int_equal(th_triad(out, OUTSZ, "mt train --train %s --dev %s --src fr --tgt en --output %s --force --units %s "
+                              "--max-steps 3 " TINY_MODEL, g_train, g_dev, r, a), 0);
+    tr_st_file *f1, *f2;
+    tr_err err;
+    assert_int_equal(tr_st_open(&f1, a, &err), TR_OK);
+    assert_int_equal(tr_st_open(&f2, r, &err), TR_OK);
+    assert_string_equal(tr_st_meta(f1, "triad.bpe"), tr_st_meta(f2, "triad.bpe"));
+    assert_string_equal(tr_st_meta(f1, "triad.src_vocab"), tr_st_meta(f2, "triad.tgt_vocab"));
+    assert_string_equal(tr_st_meta(f2, "triad.langs"), "fr>en");
+    tr_st_close(f1);
+    tr_st_close(f2);
+    assert_failed(th_triad(out, OUTSZ, "mt train --train %s --dev %s --src en --tgt de --output %s --force --units %s",
+                           g_train, g_dev, r, a), "not between en and de");
 }
 
 static void test_cli_bad_inputs(void **state)
