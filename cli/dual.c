@@ -117,6 +117,39 @@ static int lm_load_for(tr_lm *m, const char *cmd, const char *path, const tr_sid
     return 0;
 }
 
+/* Two inverse models and, when given, the language models of their sides. */
+typedef struct {
+    end_model ab, ba;
+    tr_lm la, lb;
+    int have_la, have_lb;
+} dual_pair;
+
+static int pair_load(dual_pair *p, const char *cmd, const char *ab, const char *ba, const char *lm_a, const char *lm_b)
+{
+    memset(p, 0, sizeof *p);
+    int rc;
+    if ((rc = end_load(&p->ab, cmd, ab)) || (rc = end_load(&p->ba, cmd, ba)) ||
+        (rc = check_inverse(cmd, &p->ab, &p->ba, ab, ba)))
+        return rc;
+    if (lm_a && !(rc = lm_load_for(&p->la, cmd, lm_a, &p->ab.src)))
+        p->have_la = 1;
+    if (!rc && lm_b && !(rc = lm_load_for(&p->lb, cmd, lm_b, &p->ab.tgt)))
+        p->have_lb = 1;
+    return rc;
+}
+
+static void pair_free(dual_pair *p)
+{
+    if (p->have_la)
+        tr_lm_free(&p->la);
+    if (p->have_lb)
+        tr_lm_free(&p->lb);
+    if (p->ab.task[0])
+        end_free(&p->ab);
+    if (p->ba.task[0])
+        end_free(&p->ba);
+}
+
 /* ---------------------------------------------------------------- lm */
 
 static void lm_progress(void *ctx, int epoch, double train_nll, double dev_nll, int improved)
@@ -413,11 +446,9 @@ static int cmd_train(int argc, char **argv)
     }
     tr_set_threads(threads);
 
-    int rc = 0, have_lm_a = 0, have_lm_b = 0;
-    end_model ab, ba;
-    memset(&ab, 0, sizeof ab);
-    memset(&ba, 0, sizeof ba);
-    tr_lm la, lb;
+    int rc = 0;
+    dual_pair dp;
+    end_model *ab = &dp.ab, *ba = &dp.ba;
     tr_s2s_data pd, ma, mb;
     tr_s2s_data_init(&pd);
     tr_s2s_data_init(&ma);
@@ -426,27 +457,16 @@ static int cmd_train(int argc, char **argv)
     memset(&dab, 0, sizeof dab);
     memset(&dba, 0, sizeof dba);
     tr_err err;
-    if ((rc = end_load(&ab, cmd, ab_path)) || (rc = end_load(&ba, cmd, ba_path)) ||
-        (rc = check_inverse(cmd, &ab, &ba, ab_path, ba_path)))
+    if ((rc = pair_load(&dp, cmd, ab_path, ba_path, lm_a, lm_b)))
         goto out;
     if (o.max_len == 0)
-        o.max_len = strcmp(ab.task, MT_TASK) ? TR_PRON_MAX_LEN : 80;
-    if (lm_a) {
-        if ((rc = lm_load_for(&la, cmd, lm_a, &ab.src)))
-            goto out;
-        have_lm_a = 1;
-    }
-    if (lm_b) {
-        if ((rc = lm_load_for(&lb, cmd, lm_b, &ab.tgt)))
-            goto out;
-        have_lm_b = 1;
-    }
+        o.max_len = strcmp(ab->task, MT_TASK) ? TR_PRON_MAX_LEN : 80;
     tr_s2s_data_free(&pd);
-    if ((rc = read_pairs(cmd, paired, &ab, o.max_len, &pd)))
+    if ((rc = read_pairs(cmd, paired, ab, o.max_len, &pd)))
         goto out;
     if (mono_a) {
         tr_s2s_data_free(&ma);
-        if (tr_side_read(&ab.src, mono_a, &ma, &err)) {
+        if (tr_side_read(&ab->src, mono_a, &ma, &err)) {
             tr_s2s_data_init(&ma);
             rc = tr_cli_fail(cmd, &err);
             goto out;
@@ -454,21 +474,21 @@ static int cmd_train(int argc, char **argv)
     }
     if (mono_b) {
         tr_s2s_data_free(&mb);
-        if (tr_side_read(&ab.tgt, mono_b, &mb, &err)) {
+        if (tr_side_read(&ab->tgt, mono_b, &mb, &err)) {
             tr_s2s_data_init(&mb);
             rc = tr_cli_fail(cmd, &err);
             goto out;
         }
     }
-    if ((rc = dev_init(&dab, cmd, dev, &ab, 64)))
+    if ((rc = dev_init(&dab, cmd, dev, ab, 64)))
         goto out;
     {
         /* B->A reads the dev data the other way round: a lexicon is the same file; mt swaps the languages */
-        if ((rc = dev_init(&dba, cmd, dev, &ba, 64)))
+        if ((rc = dev_init(&dba, cmd, dev, ba, 64)))
             goto out;
     }
-    tr_dual_model mab = {&ab.mm.s.m, out_ab, ab.task, ab.mm.s.src, ab.mm.s.tgt, ab.extra, ab.n_extra, dev_validate, &dab};
-    tr_dual_model mba = {&ba.mm.s.m, out_ba, ba.task, ba.mm.s.src, ba.mm.s.tgt, ba.extra, ba.n_extra, dev_validate, &dba};
+    tr_dual_model mab = {&ab->mm.s.m, out_ab, ab->task, ab->mm.s.src, ab->mm.s.tgt, ab->extra, ab->n_extra, dev_validate, &dab};
+    tr_dual_model mba = {&ba->mm.s.m, out_ba, ba->task, ba->mm.s.src, ba->mm.s.tgt, ba->extra, ba->n_extra, dev_validate, &dba};
     dual_progress pg = {isatty(2), quiet, -1e9, NULL};
     if (log_path && !(pg.log = fopen(log_path, "a"))) {
         fprintf(stderr, "%s: cannot open --log %s for appending\n", cmd, log_path);
@@ -478,11 +498,11 @@ static int cmd_train(int argc, char **argv)
     if (!quiet)
         fprintf(stderr, "%s: %s <-> %s; %lld pairs, %lld + %lld monolingual sequences; alpha %g, %d candidates, "
                         "dual share %g, lambda %g; %d thread%s\n",
-                cmd, ab.task, ba.task, (long long)pd.n, (long long)ma.n, (long long)mb.n, o.alpha, o.K, o.dual_share,
+                cmd, ab->task, ba->task, (long long)pd.n, (long long)ma.n, (long long)mb.n, o.alpha, o.K, o.dual_share,
                 o.lambda, threads, threads == 1 ? "" : "s");
     tr_cli_catch_stop(1);
     int stopped = 0;
-    tr_status st = tr_dual_train(&mab, &mba, have_lm_a ? &la : NULL, have_lm_b ? &lb : NULL, &pd, &ma, &mb, &o,
+    tr_status st = tr_dual_train(&mab, &mba, dp.have_la ? &dp.la : NULL, dp.have_lb ? &dp.lb : NULL, &pd, &ma, &mb, &o,
                                  resume, &tr_cli_stop, on_progress, &pg, &stopped, &err);
     tr_cli_catch_stop(0);
     if (pg.log)
@@ -498,9 +518,9 @@ static int cmd_train(int argc, char **argv)
     } else {
         char note[256];
         double score;
-        if (dev_validate(&dab, &ab.mm.s.m, &score, note, sizeof note, &err) == TR_OK)
+        if (dev_validate(&dab, &ab->mm.s.m, &score, note, sizeof note, &err) == TR_OK)
             printf("A->B %s (best weights)\n", note);
-        if (dev_validate(&dba, &ba.mm.s.m, &score, note, sizeof note, &err) == TR_OK)
+        if (dev_validate(&dba, &ba->mm.s.m, &score, note, sizeof note, &err) == TR_OK)
             printf("B->A %s (best weights)\n", note);
     }
 out:
@@ -509,14 +529,7 @@ out:
     tr_s2s_data_free(&pd);
     tr_s2s_data_free(&ma);
     tr_s2s_data_free(&mb);
-    if (have_lm_a)
-        tr_lm_free(&la);
-    if (have_lm_b)
-        tr_lm_free(&lb);
-    if (ab.task[0])
-        end_free(&ab);
-    if (ba.task[0])
-        end_free(&ba);
+    pair_free(&dp);
     return rc;
 }
 
@@ -753,33 +766,24 @@ static int cmd_infer(int argc, char **argv)
         return 2;
     }
     tr_set_threads(threads);
-    end_model ab, ba;
-    memset(&ab, 0, sizeof ab);
-    memset(&ba, 0, sizeof ba);
-    tr_lm la, lb;
-    int rc = 0, have_la = 0, have_lb = 0;
+    dual_pair dp;
+    int rc = 0;
     infer_data dd, td;
     memset(&dd, 0, sizeof dd);
     memset(&td, 0, sizeof td);
     int have_dd = 0, have_td = 0;
     tr_err err;
-    if ((rc = end_load(&ab, cmd, ab_path)) || (rc = end_load(&ba, cmd, ba_path)) ||
-        (rc = check_inverse(cmd, &ab, &ba, ab_path, ba_path)))
+    if ((rc = pair_load(&dp, cmd, ab_path, ba_path, lm_a, lm_b)))
         goto out;
-    if ((rc = lm_load_for(&la, cmd, lm_a, &ab.src)))
-        goto out;
-    have_la = 1;
-    if ((rc = lm_load_for(&lb, cmd, lm_b, &ab.tgt)))
-        goto out;
-    have_lb = 1;
-    const int L = strcmp(ab.task, MT_TASK) ? TR_PRON_MAX_LEN : TR_MT_MAX_LEN;
+    const end_model *ab = &dp.ab, *ba = &dp.ba;
+    const int L = strcmp(ab->task, MT_TASK) ? TR_PRON_MAX_LEN : TR_MT_MAX_LEN;
     char line[128];
     if (dev) {
-        if ((rc = infer_data_load(&dd, cmd, dev, &ab)))
+        if ((rc = infer_data_load(&dd, cmd, dev, ab)))
             goto out;
         have_dd = 1;
         kbest_table t;
-        if (kbest_build(&t, &ab, &ba, &la, &lb, dd.src, dd.sl, dd.n, beam, L, &err)) {
+        if (kbest_build(&t, ab, ba, &dp.la, &dp.lb, dd.src, dd.sl, dd.n, beam, L, &err)) {
             rc = tr_cli_fail(cmd, &err);
             goto out;
         }
@@ -795,11 +799,11 @@ static int cmd_infer(int argc, char **argv)
         printf("tuned alpha %.1f\n", alpha);
         kbest_free(&t);
     }
-    if ((rc = infer_data_load(&td, cmd, data, &ab)))
+    if ((rc = infer_data_load(&td, cmd, data, ab)))
         goto out;
     have_td = 1;
     kbest_table t;
-    if (kbest_build(&t, &ab, &ba, &la, &lb, td.src, td.sl, td.n, beam, L, &err)) {
+    if (kbest_build(&t, ab, ba, &dp.la, &dp.lb, td.src, td.sl, td.n, beam, L, &err)) {
         rc = tr_cli_fail(cmd, &err);
         goto out;
     }
@@ -813,14 +817,7 @@ out:
         infer_data_free(&dd);
     if (have_td)
         infer_data_free(&td);
-    if (have_la)
-        tr_lm_free(&la);
-    if (have_lb)
-        tr_lm_free(&lb);
-    if (ab.task[0])
-        end_free(&ab);
-    if (ba.task[0])
-        end_free(&ba);
+    pair_free(&dp);
     return rc;
 }
 

@@ -10,7 +10,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 /* ---------------------------------------------------------------- train */
 
@@ -280,33 +279,20 @@ static int cmd_eval(int argc, char **argv)
 
 /* ---------------------------------------------------------------- translate */
 
-typedef struct {
-    int n;
-    int32_t *ids;     /* (B, TR_MT_MAX_LEN) */
-    const int32_t **src;
-    int *len;
-} tbatch;
-
-/* Translates and prints the pending sentences. */
-static void flush_batch(tbatch *tb, tr_s2s_decoder *d, const mt_model *mm, int beam, int nbest, float len_norm)
+static int translate_ids(void *ctx, char *line, int32_t *ids, int64_t ln, tr_err *err)
 {
-    if (tb->n == 0)
-        return;
-    const tr_s2s_nbest *o = beam <= 1 ? tr_s2s_greedy(d, &mm->s.m, tb->src, tb->len, tb->n)
-                                      : tr_s2s_beam(d, &mm->s.m, tb->src, tb->len, tb->n, beam, len_norm);
-    for (int i = 0; i < tb->n; i++) {
-        int shown = nbest < o->n[i] ? nbest : o->n[i];
-        for (int j = 0; j < shown; j++) {
-            int h = i * o->k + j;
-            char *t = tr_mt_detok(mm->s.tgt, o->ids + (size_t)h * o->max_len, o->len[h]);
-            if (nbest > 1)
-                printf("%d\t%.4f\t", j + 1, o->logp[h]);
-            printf("%s\n", t);
-            free(t);
-        }
-    }
-    fflush(stdout);
-    tb->n = 0;
+    const mt_model *mm = ctx;
+    return tr_mt_ids(mm->bpe, mm->s.src, line, ids, TR_MT_MAX_LEN, "<stdin>", ln, err);
+}
+
+static void translate_print(void *ctx, const int32_t *src, int ns, const int32_t *hyp, int nh)
+{
+    (void)src;
+    (void)ns;
+    const mt_model *mm = ctx;
+    char *t = tr_mt_detok(mm->s.tgt, hyp, nh);
+    printf("%s\n", t);
+    free(t);
 }
 
 static int cmd_translate(int argc, char **argv)
@@ -319,67 +305,20 @@ static int cmd_translate(int argc, char **argv)
              "translation; with --nbest N, N lines per input: rank, log-probability, translation, tab-separated.\n"
              "A sentence may have up to %d subword units; empty lines are errors (naming the line).",
              TR_MT_MAX_LEN);
-    const char *model = NULL;
-    int beam = 5, nbest = 1, batch = 32, threads = 1;
-    float len_norm = 0.0f;
-    opt_spec s[] = {
-        {"model", OPT_STR, &model, "checkpoint written by train", 1, 0, 0},
-        {"beam", OPT_INT, &beam, "beam width (1 = greedy)", 1, 1000, 0},
-        {"nbest", OPT_INT, &nbest, "translations printed per input (at most --beam)", 1, 1000, 0},
-        {"len-norm", OPT_FLOAT, &len_norm, "rank hypotheses by logp / (length + 1)^this", 0, 10, 0},
-        {"batch", OPT_INT, &batch, "sentences translated at once when the input is not a terminal", 1, 100000, 0},
-        {"threads", OPT_INT, &threads, "BLAS threads", 1, 1024, 0},
-    };
-    int r = opts_parse(s, (int)(sizeof s / sizeof s[0]), argc, argv, 1, usage, what);
-    if (r)
-        return r == 1 ? 0 : 2;
-    if (!model) {
-        fprintf(stderr, "%s: --model is required (see --help)\n", cmd);
-        return 2;
-    }
-    if (nbest > beam) {
-        fprintf(stderr, "%s: --nbest %d needs --beam of at least %d\n", cmd, nbest, nbest);
-        return 2;
-    }
-    tr_set_threads(threads);
+    s2s_decode_args da;
+    int r = s2s_decode_args_parse(&da, argc, argv, cmd, usage, what, 32, "translations");
+    if (r >= 0)
+        return r;
     mt_model mm;
-    if (mt_load(&mm, cmd, model))
+    if (mt_load(&mm, cmd, da.model))
         return 1;
-    if (isatty(0))
-        batch = 1;
     tr_err err;
     tr_s2s_decoder d;
-    if (tr_s2s_decoder_init(&d, &mm.s.m, batch, TR_MT_MAX_LEN, beam, TR_MT_MAX_LEN, &err)) {
+    if (tr_s2s_decoder_init(&d, &mm.s.m, da.batch, TR_MT_MAX_LEN, da.beam, TR_MT_MAX_LEN, &err)) {
         mt_free(&mm);
         return tr_cli_fail(cmd, &err);
     }
-    tbatch tb = {0, tr_xmalloc((size_t)batch * TR_MT_MAX_LEN * sizeof(int32_t)),
-                 tr_xmalloc((size_t)batch * sizeof(int32_t *)), tr_xmalloc((size_t)batch * sizeof(int))};
-    char *buf = NULL;
-    size_t cap = 0;
-    int64_t ln = 0;
-    int rc = 0;
-    while (!rc && tr_cli_getline(&buf, &cap, stdin, &ln, &err) >= 0) {
-        int32_t *ids = tb.ids + (size_t)tb.n * TR_MT_MAX_LEN;
-        int n = tr_mt_ids(mm.bpe, mm.s.src, buf, ids, TR_MT_MAX_LEN, "<stdin>", ln, &err);
-        if (n < 0) {
-            rc = 1;
-            break;
-        }
-        tb.src[tb.n] = ids;
-        tb.len[tb.n] = n;
-        if (++tb.n == batch)
-            flush_batch(&tb, &d, &mm, beam, nbest, len_norm);
-    }
-    if (err.code)
-        rc = 1;
-    flush_batch(&tb, &d, &mm, beam, nbest, len_norm);
-    if (rc)
-        tr_cli_fail(cmd, &err);
-    free(buf);
-    free(tb.ids);
-    free(tb.src);
-    free(tb.len);
+    int rc = s2s_decode_stdin(cmd, &d, &mm.s.m, da.beam, da.nbest, da.len_norm, translate_ids, translate_print, &mm);
     tr_s2s_decoder_free(&d);
     mt_free(&mm);
     return rc;

@@ -3,6 +3,7 @@
 #include "s2s.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -180,6 +181,93 @@ int s2s_run(s2s_args *a, const char *cmd, const char *resume_hint, tr_s2s *m,
         rc = rc ? rc : 1;
     }
     return rc;
+}
+
+/* ---------------------------------------------------------------- decoding standard input */
+
+int s2s_decode_args_parse(s2s_decode_args *a, int argc, char **argv, const char *cmd, const char *usage,
+                          const char *what, int batch, const char *what_nbest)
+{
+    *a = (s2s_decode_args){NULL, 5, 1, batch, 1, 0.0f};
+    char nb[128];
+    snprintf(nb, sizeof nb, "%s printed per input (at most --beam)", what_nbest);
+    opt_spec s[] = {
+        {"model", OPT_STR, &a->model, "checkpoint written by train", 1, 0, 0},
+        {"beam", OPT_INT, &a->beam, "beam width (1 = greedy)", 1, 1000, 0},
+        {"nbest", OPT_INT, &a->nbest, nb, 1, 1000, 0},
+        {"len-norm", OPT_FLOAT, &a->len_norm, "rank hypotheses by logp / (length + 1)^this", 0, 10, 0},
+        {"batch", OPT_INT, &a->batch, "inputs decoded at once when the input is not a terminal", 1, 100000, 0},
+        {"threads", OPT_INT, &a->threads, "BLAS threads", 1, 1024, 0},
+    };
+    int r = opts_parse(s, (int)(sizeof s / sizeof s[0]), argc, argv, 1, usage, what);
+    if (r)
+        return r == 1 ? 0 : 2;
+    if (!a->model) {
+        fprintf(stderr, "%s: --model is required (see --help)\n", cmd);
+        return 2;
+    }
+    if (a->nbest > a->beam) {
+        fprintf(stderr, "%s: --nbest %d needs --beam of at least %d\n", cmd, a->nbest, a->nbest);
+        return 2;
+    }
+    tr_set_threads(a->threads);
+    return -1;
+}
+
+typedef struct {
+    int n;
+    int32_t *ids;     /* (B, S) */
+    const int32_t **src;
+    int *len;
+} line_batch;
+
+static void flush_lines(line_batch *lb, tr_s2s_decoder *d, const tr_s2s *m, int beam, int nbest, float len_norm,
+                        s2s_print_fn print, void *ctx)
+{
+    if (lb->n == 0)
+        return;
+    const tr_s2s_nbest *o = beam <= 1 ? tr_s2s_greedy(d, m, lb->src, lb->len, lb->n)
+                                      : tr_s2s_beam(d, m, lb->src, lb->len, lb->n, beam, len_norm);
+    for (int i = 0; i < lb->n; i++) {
+        int shown = nbest < o->n[i] ? nbest : o->n[i];
+        for (int j = 0; j < shown; j++) {
+            int h = i * o->k + j;
+            if (nbest > 1)
+                printf("%d\t%.4f\t", j + 1, o->logp[h]);
+            print(ctx, lb->src[i], lb->len[i], o->ids + (size_t)h * o->max_len, o->len[h]);
+        }
+    }
+    fflush(stdout);
+    lb->n = 0;
+}
+
+int s2s_decode_stdin(const char *cmd, tr_s2s_decoder *d, const tr_s2s *m, int beam, int nbest, float len_norm,
+                     s2s_line_fn to_ids, s2s_print_fn print, void *ctx)
+{
+    const int B = isatty(0) ? 1 : d->B, S = d->S;
+    line_batch lb = {0, tr_xmalloc((size_t)B * (size_t)S * sizeof(int32_t)), tr_xmalloc((size_t)B * sizeof(int32_t *)),
+                     tr_xmalloc((size_t)B * sizeof(int))};
+    char *buf = NULL;
+    size_t cap = 0;
+    int64_t ln = 0;
+    tr_err err;
+    tr_err_clear(&err);
+    while (tr_cli_getline(&buf, &cap, stdin, &ln, &err) >= 0) {
+        int32_t *ids = lb.ids + (size_t)lb.n * (size_t)S;
+        int n = to_ids(ctx, buf, ids, ln, &err);
+        if (n < 0)
+            break;
+        lb.src[lb.n] = ids;
+        lb.len[lb.n] = n;
+        if (++lb.n == B)
+            flush_lines(&lb, d, m, beam, nbest, len_norm, print, ctx);
+    }
+    flush_lines(&lb, d, m, beam, nbest, len_norm, print, ctx);
+    free(buf);
+    free(lb.ids);
+    free(lb.src);
+    free(lb.len);
+    return err.code ? tr_cli_fail(cmd, &err) : 0;
 }
 
 int s2s_load(s2s_model *mf, const char *cmd, const char *task, const char *path)

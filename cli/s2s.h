@@ -43,6 +43,35 @@ int s2s_run(s2s_args *a, const char *cmd, const char *resume_hint, tr_s2s *m,
             const tr_s2s_data *pairs, int64_t resume_step,
             tr_s2s_validate_fn validate, void *vctx, int *done);
 
+/* Turns one input line into source ids (room for the decoder's S); returns
+ * their count, or -1 with err naming "<stdin>:LINE". */
+typedef int (*s2s_line_fn)(void *ctx, char *line, int32_t *ids, int64_t line_no, tr_err *err);
+/* Prints one hypothesis of an input (ids of both), ending the line. */
+typedef void (*s2s_print_fn)(void *ctx, const int32_t *src, int ns, const int32_t *hyp, int nh);
+
+/* The options of a command that decodes standard input. */
+typedef struct {
+    const char *model;
+    int beam, nbest, batch, threads;
+    float len_norm;
+} s2s_decode_args;
+
+/* Parses --model, --beam, --nbest, --len-norm, --batch and --threads
+ * (defaults: beam 5, nbest 1, batch as given, 1 thread), checks them and
+ * sets the BLAS threads; `what_nbest` names the outputs in --help. Returns
+ * -1 to go on, or the exit status (0 after --help). */
+int s2s_decode_args_parse(s2s_decode_args *a, int argc, char **argv, const char *cmd, const char *usage,
+                          const char *what, int batch, const char *what_nbest);
+
+/* Reads standard input a line at a time, decodes the lines in batches of
+ * d->B (one at a time from a terminal) with beam search (beam 1: greedy)
+ * and prints nbest hypotheses per input, each prefixed by "RANK\tLOGP\t"
+ * when nbest > 1. The first bad line stops the loop after the lines before
+ * it are answered. Returns 0, or 1 with the message printed (prefixed by
+ * cmd). */
+int s2s_decode_stdin(const char *cmd, tr_s2s_decoder *d, const tr_s2s *m, int beam, int nbest, float len_norm,
+                     s2s_line_fn to_ids, s2s_print_fn print, void *ctx);
+
 /* A checkpoint of a task with its vocabularies. */
 typedef struct {
     tr_s2s m;

@@ -9,7 +9,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 /* ---------------------------------------------------------------- task helpers */
 
@@ -264,41 +263,43 @@ static int cmd_eval(int argc, char **argv, tr_pron_task task)
 /* ---------------------------------------------------------------- predict */
 
 typedef struct {
-    int n;
-    int32_t *ids;     /* (B, TR_PRON_MAX_LEN) */
-    const int32_t **src;
-    int *len;
-} pbatch;
+    const s2s_model *mf;
+    tr_pron_task task;
+} predict_ctx;
 
-/* Decodes and prints the pending inputs. */
-static void flush_batch(pbatch *pb, tr_s2s_decoder *d, const s2s_model *mf, tr_pron_task task, int beam,
-                        int nbest, float len_norm)
+/* A word or pronunciation, spaces around it ignored. */
+static int predict_ids(void *ctx, char *line, int32_t *ids, int64_t ln, tr_err *err)
 {
-    if (pb->n == 0)
-        return;
-    const tr_s2s_nbest *o = beam <= 1 ? tr_s2s_greedy(d, &mf->m, pb->src, pb->len, pb->n)
-                                      : tr_s2s_beam(d, &mf->m, pb->src, pb->len, pb->n, beam, len_norm);
-    for (int i = 0; i < pb->n; i++) {
-        int shown = nbest < o->n[i] ? nbest : o->n[i];
-        for (int j = 0; j < shown; j++) {
-            int h = i * o->k + j;
-            const int32_t *y = o->ids + (size_t)h * o->max_len;
-            if (nbest > 1)
-                printf("%d\t%.4f\t", j + 1, o->logp[h]);
-            if (task == TR_PRON_G2P) {
-                print_ids(stdout, mf->src, pb->src[i], pb->len[i], 1);
-                fputs("  ", stdout);
-                print_ids(stdout, mf->tgt, y, o->len[h], 0);
-            } else {
-                print_ids(stdout, mf->tgt, y, o->len[h], 1);
-                fputs("  ", stdout);
-                print_ids(stdout, mf->src, pb->src[i], pb->len[i], 0);
-            }
-            fputc('\n', stdout);
-        }
+    const predict_ctx *c = ctx;
+    char *p = line, *e = line + strlen(line);
+    while (*p == ' ' || *p == '\t')
+        p++;
+    while (e > p && (e[-1] == ' ' || e[-1] == '\t'))
+        e--;
+    *e = '\0';
+    if (!*p) {
+        tr_err_set(err, TR_ERR_FORMAT, "<stdin>:%lld: empty line (expected a %s)", (long long)ln,
+                   c->task == TR_PRON_G2P ? "word" : "pronunciation");
+        return -1;
     }
-    fflush(stdout);
-    pb->n = 0;
+    return c->task == TR_PRON_G2P ? tr_pron_spelling_ids(c->mf->src, p, ids, "<stdin>", ln, err)
+                                  : tr_pron_phoneme_ids(c->mf->src, p, ids, "<stdin>", ln, err);
+}
+
+/* A CMUdict line: the spelling, two spaces, the pronunciation. */
+static void predict_print(void *ctx, const int32_t *src, int ns, const int32_t *hyp, int nh)
+{
+    const predict_ctx *c = ctx;
+    if (c->task == TR_PRON_G2P) {
+        print_ids(stdout, c->mf->src, src, ns, 1);
+        fputs("  ", stdout);
+        print_ids(stdout, c->mf->tgt, hyp, nh, 0);
+    } else {
+        print_ids(stdout, c->mf->tgt, hyp, nh, 1);
+        fputs("  ", stdout);
+        print_ids(stdout, c->mf->src, src, ns, 0);
+    }
+    fputc('\n', stdout);
 }
 
 static int cmd_predict(int argc, char **argv, tr_pron_task task)
@@ -315,83 +316,21 @@ static int cmd_predict(int argc, char **argv, tr_pron_task task)
              task == TR_PRON_G2P ? "word (case is ignored)" : "pronunciation (phonemes separated by spaces)",
              TR_PRON_MAX_LEN, task == TR_PRON_G2P ? "characters" : "phonemes",
              task == TR_PRON_G2P ? "characters" : "phonemes");
-    const char *model = NULL;
-    int beam = 5, nbest = 1, batch = 64, threads = 1;
-    float len_norm = 0.0f;
-    opt_spec s[] = {
-        {"model", OPT_STR, &model, "checkpoint written by train", 1, 0, 0},
-        {"beam", OPT_INT, &beam, "beam width (1 = greedy)", 1, 1000, 0},
-        {"nbest", OPT_INT, &nbest, "hypotheses printed per input (at most --beam)", 1, 1000, 0},
-        {"len-norm", OPT_FLOAT, &len_norm, "rank hypotheses by logp / (length + 1)^this", 0, 10, 0},
-        {"batch", OPT_INT, &batch, "inputs decoded at once when the input is not a terminal", 1, 100000, 0},
-        {"threads", OPT_INT, &threads, "BLAS threads", 1, 1024, 0},
-    };
-    int r = opts_parse(s, (int)(sizeof s / sizeof s[0]), argc, argv, 1, usage, what);
-    if (r)
-        return r == 1 ? 0 : 2;
-    if (!model) {
-        fprintf(stderr, "%s: --model is required (see --help)\n", cmd);
-        return 2;
-    }
-    if (nbest > beam) {
-        fprintf(stderr, "%s: --nbest %d needs --beam of at least %d\n", cmd, nbest, nbest);
-        return 2;
-    }
-    tr_set_threads(threads);
+    s2s_decode_args da;
+    int r = s2s_decode_args_parse(&da, argc, argv, cmd, usage, what, 64, "hypotheses");
+    if (r >= 0)
+        return r;
     s2s_model mf;
-    if (s2s_load(&mf, cmd, tn, model))
+    if (s2s_load(&mf, cmd, tn, da.model))
         return 1;
-    if (isatty(0))
-        batch = 1;
     tr_err err;
     tr_s2s_decoder d;
-    if (tr_s2s_decoder_init(&d, &mf.m, batch, TR_PRON_MAX_LEN, beam, TR_PRON_MAX_LEN, &err)) {
+    if (tr_s2s_decoder_init(&d, &mf.m, da.batch, TR_PRON_MAX_LEN, da.beam, TR_PRON_MAX_LEN, &err)) {
         s2s_model_free(&mf);
         return tr_cli_fail(cmd, &err);
     }
-    pbatch pb = {0, tr_xmalloc((size_t)batch * TR_PRON_MAX_LEN * sizeof(int32_t)),
-                 tr_xmalloc((size_t)batch * sizeof(int32_t *)), tr_xmalloc((size_t)batch * sizeof(int))};
-    char *buf = NULL;
-    size_t cap = 0;
-    int64_t ln = 0;
-    int rc = 0;
-    ssize_t len;
-    while (!rc && (len = tr_cli_getline(&buf, &cap, stdin, &ln, &err)) >= 0) {
-        char *p = buf, *e = buf + len;
-        while (*p == ' ' || *p == '\t')
-            p++;
-        while (e > p && (e[-1] == ' ' || e[-1] == '\t'))
-            e--;
-        *e = '\0';
-        int32_t *ids = pb.ids + (size_t)pb.n * TR_PRON_MAX_LEN;
-        int n;
-        if (!*p) {
-            tr_err_set(&err, TR_ERR_FORMAT, "<stdin>:%lld: empty line (expected a %s)", (long long)ln,
-                       task == TR_PRON_G2P ? "word" : "pronunciation");
-            n = -1;
-        } else if (task == TR_PRON_G2P) {
-            n = tr_pron_spelling_ids(mf.src, p, ids, "<stdin>", ln, &err);
-        } else {
-            n = tr_pron_phoneme_ids(mf.src, p, ids, "<stdin>", ln, &err);
-        }
-        if (n < 0) {
-            rc = 1;
-            break;
-        }
-        pb.src[pb.n] = ids;
-        pb.len[pb.n] = n;
-        if (++pb.n == batch)
-            flush_batch(&pb, &d, &mf, task, beam, nbest, len_norm);
-    }
-    if (err.code)
-        rc = 1;
-    flush_batch(&pb, &d, &mf, task, beam, nbest, len_norm);
-    if (rc)
-        tr_cli_fail(cmd, &err);
-    free(buf);
-    free(pb.ids);
-    free(pb.src);
-    free(pb.len);
+    predict_ctx pc = {&mf, task};
+    int rc = s2s_decode_stdin(cmd, &d, &mf.m, da.beam, da.nbest, da.len_norm, predict_ids, predict_print, &pc);
     tr_s2s_decoder_free(&d);
     s2s_model_free(&mf);
     return rc;
