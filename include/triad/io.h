@@ -68,6 +68,13 @@ tr_status tr_params_save(const char *path, const tr_params *ps,
  * shape and f must hold no other tensor; the message names the file and the
  * tensor that differs. ps is unchanged on failure. */
 tr_status tr_params_load(const tr_st_file *f, tr_params *ps, tr_err *err);
+/* Copies the tensor PREFIX + NAME of f for each parameter of ps into the
+ * parameter's value or, when flat is not NULL, one after another into flat
+ * (tr_params_count floats): the run-state files that hold several copies of
+ * a parameter set ("current.", "best.", "ab.", ...). Other tensors of f are
+ * ignored. Errors name f and the tensor: missing, or of another size. */
+tr_status tr_params_load_prefixed(const tr_st_file *f, const char *prefix, tr_params *ps, float *flat,
+                                  tr_err *err);
 
 #ifdef __cplusplus
 }

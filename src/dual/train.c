@@ -377,22 +377,6 @@ static tr_status save_checkpoint(run *t, tr_err *err)
     return st;
 }
 
-static tr_status read_named(const tr_st_file *f, const char *path, const char *prefix, tr_params *ps, float *flat,
-                            tr_err *err)
-{
-    char name[112];
-    for (int i = 0; i < ps->n; i++) {
-        snprintf(name, sizeof name, "%s%s", prefix, ps->p[i].name);
-        const tr_tensor *src = tr_st_get(f, name);
-        if (!src || src->size != ps->p[i].value.size)
-            return tr_err_set(err, TR_ERR_FORMAT, "%s: tensor '%s' is missing or of another shape", path, name);
-        memcpy(flat ? flat : ps->p[i].value.data, src->data, (size_t)src->size * sizeof(float));
-        if (flat)
-            flat += src->size;
-    }
-    return TR_OK;
-}
-
 /* The options of the saved run (before allocation). */
 static tr_status read_opts(run *t, const tr_st_file *f, tr_err *err)
 {
@@ -502,22 +486,14 @@ static tr_status read_rest(run *t, const tr_st_file *f, tr_err *err)
     for (int i = 0; i < 2 && !st; i++) {
         model_run *r = &t->r[i];
         char prefix[32];
-        for (int q = 0; q < r->opt.state.n && !st; q++) {
-            char name[112];
-            snprintf(name, sizeof name, "%s.%s", mn[i], r->opt.state.p[q].name);
-            const tr_tensor *src = tr_st_get(f, name);
-            if (!src || src->size != r->opt.state.p[q].value.size)
-                st = tr_err_set(err, TR_ERR_FORMAT, "%s: optimiser tensor '%s' is missing or of another shape",
-                                t->o->state, name);
-            else
-                memcpy(r->opt.state.p[q].value.data, src->data, (size_t)src->size * sizeof(float));
-        }
+        snprintf(prefix, sizeof prefix, "%s.", mn[i]);
+        st = tr_params_load_prefixed(f, prefix, &r->opt.state, NULL, err);
         snprintf(prefix, sizeof prefix, "%s.current.", mn[i]);
         if (!st)
-            st = read_named(f, t->o->state, prefix, &r->dm->m->params, NULL, err);
+            st = tr_params_load_prefixed(f, prefix, &r->dm->m->params, NULL, err);
         snprintf(prefix, sizeof prefix, "%s.best.", mn[i]);
         if (!st && r->have_best)
-            st = read_named(f, t->o->state, prefix, &r->dm->m->params, r->best, err);
+            st = tr_params_load_prefixed(f, prefix, &r->dm->m->params, r->best, err);
     }
     return st;
 }

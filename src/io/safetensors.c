@@ -729,3 +729,23 @@ tr_status tr_params_load(const tr_st_file *f, tr_params *ps, tr_err *err)
     }
     return TR_OK;
 }
+
+tr_status tr_params_load_prefixed(const tr_st_file *f, const char *prefix, tr_params *ps, float *flat,
+                                  tr_err *err)
+{
+    char name[160];
+    for (int i = 0; i < ps->n; i++) {
+        snprintf(name, sizeof name, "%s%s", prefix, ps->p[i].name);
+        const tr_tensor *src = tr_st_get(f, name);
+        int64_t size = ps->p[i].value.size;
+        if (!src)
+            return tr_err_set(err, TR_ERR_FORMAT, "%s: tensor '%s' is missing", f->path, name);
+        if (src->size != size)
+            return tr_err_set(err, TR_ERR_SHAPE, "%s: tensor '%s' has %lld values, expected %lld", f->path, name,
+                              (long long)src->size, (long long)size);
+        memcpy(flat ? flat : ps->p[i].value.data, src->data, (size_t)size * sizeof(float));
+        if (flat)
+            flat += size;
+    }
+    return TR_OK;
+}

@@ -310,27 +310,6 @@ static tr_status read_state_opts(trainer *t, const tr_st_file *f, int64_t model_
     return TR_OK;
 }
 
-static tr_status copy_named(const tr_st_file *f, const char *prefix, tr_params *ps, float *flat,
-                            const char *path, tr_err *err)
-{
-    char name[96];
-    for (int i = 0; i < ps->n; i++) {
-        snprintf(name, sizeof name, "%s%s", prefix, ps->p[i].name);
-        const tr_tensor *src = tr_st_get(f, name);
-        int64_t size = ps->p[i].value.size;
-        if (!src)
-            return tr_err_set(err, TR_ERR_FORMAT, "%s: tensor '%s' is missing", path, name);
-        if (src->size != size)
-            return tr_err_set(err, TR_ERR_SHAPE, "%s: tensor '%s' has %lld values, expected %lld", path, name,
-                              (long long)src->size, (long long)size);
-        float *dst = flat ? flat : ps->p[i].value.data;
-        memcpy(dst, src->data, (size_t)size * sizeof(float));
-        if (flat)
-            flat += size;
-    }
-    return TR_OK;
-}
-
 /* Restores counters, the dropout stream, the weights and the optimiser
  * (after allocation). */
 static tr_status read_state_rest(trainer *t, const tr_st_file *f, tr_err *err)
@@ -355,19 +334,11 @@ static tr_status read_state_rest(trainer *t, const tr_st_file *f, tr_err *err)
     cJSON_Delete(j);
     if (!ok)
         return tr_err_set(err, TR_ERR_FORMAT, "%s: training state metadata is incomplete", t->state_path);
-    tr_status st = TR_OK;
-    for (int i = 0; i < t->opt.state.n && !st; i++) {
-        const tr_tensor *src = tr_st_get(f, t->opt.state.p[i].name);
-        if (!src || src->size != t->opt.state.p[i].value.size)
-            st = tr_err_set(err, TR_ERR_FORMAT, "%s: optimiser tensor '%s' is missing or of another shape", t->state_path,
-                            t->opt.state.p[i].name);
-        else
-            memcpy(t->opt.state.p[i].value.data, src->data, (size_t)src->size * sizeof(float));
-    }
+    tr_status st = tr_params_load_prefixed(f, "", &t->opt.state, NULL, err);
     if (!st)
-        st = copy_named(f, "current.", &t->m->params, NULL, t->state_path, err);
+        st = tr_params_load_prefixed(f, "current.", &t->m->params, NULL, err);
     if (!st && t->have_best)
-        st = copy_named(f, "best.", &t->m->params, t->best, t->state_path, err);
+        st = tr_params_load_prefixed(f, "best.", &t->m->params, t->best, err);
     if (!st && t->in_epoch) {
         epoch_batches(t, t->epoch);
         if (t->batch < 0 || t->batch > t->nb)
