@@ -397,6 +397,8 @@ static int cmd_train(int argc, char **argv)
         {"games", OPT_INT, &o.games, "monolingual sentences per game update", 1, 100000, 0},
         {"batch", OPT_INT, &o.batch, "pairs per supervised update", 1, 100000, 0},
         {"dual-share", OPT_DOUBLE, &o.dual_share, "share of the updates that are games (0: supervised only)", 0, 1, 0},
+        {"share-start", OPT_DOUBLE, &o.share_start, "the share at the first update, moving linearly to --dual-share over --ramp updates (default: --dual-share)", 0, 1, 0},
+        {"ramp", OPT_I64, &o.ramp, "updates over which the share moves from --share-start to --dual-share", 0, 1e18, 0},
         {"lambda", OPT_DOUBLE, &o.lambda, "duality regulariser weight (0 = off; the paper uses 0.01)", 0, 1e6, 0},
         {"dsl-warmup", OPT_I64, &o.dsl_warmup, "supervised updates before the regulariser starts", 0, 1e18, 0},
         {"baseline", OPT_STR, &baseline, "reward baseline: mean (of each sentence's candidates) or none", 1, 0, 0},
@@ -427,6 +429,8 @@ static int cmd_train(int argc, char **argv)
         return 2;
     }
     o.baseline = strcmp(baseline, "mean") ? TR_BASELINE_NONE : TR_BASELINE_MEAN;
+    if (!opts_find(s, ns, "share-start")->set)
+        o.share_start = o.dual_share;
     o.lm_norm = !no_lm_norm;
     char state[4096];
     snprintf(state, sizeof state, "%s.dual", out_ab);

@@ -566,6 +566,8 @@ static tr_dual_opts toy_opts(const char *state)
     o.lm_norm = 1;
     o.baseline = TR_BASELINE_MEAN;
     o.dual_share = 0.5;
+    o.share_start = 0.2; /* a schedule: 0.2 of the steps at first, 0.5 after 6 steps */
+    o.ramp = 6;
     o.lambda = 0.05;
     o.dsl_warmup = 2;
     o.steps = 14;
@@ -704,7 +706,7 @@ static void test_closed_loop_improves_reconstruction(void **state)
     fixture_init(&f, &dev, "loop");
     double before = reconstruction(&f, &mono_a);
     tr_dual_opts o = toy_opts(f.state);
-    o.dual_share = 1.0; /* games only, alpha 0: no language models */
+    o.dual_share = o.share_start = 1.0; /* games only, alpha 0: no language models */
     o.alpha = 0.0;
     o.lambda = 0.0;
     o.steps = 60;

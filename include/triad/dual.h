@@ -180,7 +180,9 @@ typedef struct {
     double alpha;                /* reward = alpha LM + (1 - alpha) reconstruction */
     int lm_norm;                 /* the LM reward per token (divided by length + 1) */
     tr_baseline baseline;
-    double dual_share;           /* share of the steps that are games (0..1) */
+    double dual_share;           /* share of the steps that are games (0..1), after the ramp */
+    double share_start;          /* the share at step 0, moving linearly to dual_share over */
+    int64_t ramp;                /* ... this many steps (0: dual_share from the start) */
     double lambda;               /* duality regulariser on supervised steps (0 = off) */
     int64_t dsl_warmup;          /* supervised steps before the regulariser starts */
     int64_t steps;               /* updates of the whole run */
@@ -210,8 +212,10 @@ typedef struct {
 typedef void (*tr_dual_progress_fn)(void *ctx, const tr_dual_progress *p);
 
 /* Trains A->B and B->A together for o->steps updates from their current
- * (warm-started) weights. Step i is a game when floor((i+1) share) >
- * floor(i share), games alternating between a batch of monolingual A (a
+ * (warm-started) weights. With G(i) the integral of the share schedule
+ * over steps [0, i) (share_start moving linearly to dual_share over ramp
+ * steps), step i is a game when floor(G(i+1)) > floor(G(i)), games
+ * alternating between a batch of monolingual A (a
  * closed loop A->B->A: candidates by beam search with A->B, rewards from
  * LM_B and B->A, tr_dual_loop_weights) and of monolingual B; otherwise a
  * supervised step on a batch of pairs (src A, tgt B) for both models, with

@@ -107,6 +107,18 @@ static void progress_means(const run *t, tr_dual_progress *p)
     p->gap2 = t->n_gap ? t->sum_gap2 / (double)t->n_gap : 0.0;
 }
 
+/* G(i): the games among the first i steps under the share schedule. */
+static double games_before(const tr_dual_opts *o, int64_t i)
+{
+    const double a = o->share_start, b = o->dual_share, x = (double)i;
+    if (o->ramp <= 0)
+        return b * x;
+    const double r = (double)o->ramp;
+    if (x <= r)
+        return a * x + (b - a) * x * x / (2.0 * r);
+    return a * r + (b - a) * r / 2.0 + b * (x - r);
+}
+
 /* Clips and steps both models; returns 0 when a loss or a norm is not finite. */
 static int update_both(run *t, double l0, double l1)
 {
@@ -259,6 +271,8 @@ static char *state_json(const run *t)
     cJSON_AddBoolToObject(j, "lm_norm", o->lm_norm);
     cJSON_AddNumberToObject(j, "baseline", o->baseline);
     tr_json_add_exact(j, "dual_share", o->dual_share);
+    tr_json_add_exact(j, "share_start", o->share_start);
+    cJSON_AddNumberToObject(j, "ramp", (double)o->ramp);
     tr_json_add_exact(j, "lambda", o->lambda);
     cJSON_AddNumberToObject(j, "dsl_warmup", (double)o->dsl_warmup);
     cJSON_AddNumberToObject(j, "steps", (double)o->steps);
@@ -396,6 +410,8 @@ static tr_status read_opts(run *t, const tr_st_file *f, tr_err *err)
         o->lm_norm = tr_json_bool(j, "lm_norm", &ok);
         o->baseline = (tr_baseline)(int)tr_json_num(j, "baseline", &ok);
         o->dual_share = tr_json_num(j, "dual_share", &ok);
+        o->share_start = tr_json_num(j, "share_start", &ok);
+        o->ramp = (int64_t)tr_json_num(j, "ramp", &ok);
         o->lambda = tr_json_num(j, "lambda", &ok);
         o->dsl_warmup = (int64_t)tr_json_num(j, "dsl_warmup", &ok);
         o->steps = (int64_t)tr_json_num(j, "steps", &ok);
@@ -507,13 +523,14 @@ static tr_status check_opts(const tr_dual_opts *o, const tr_lm *lm_a, const tr_l
         return tr_err_set(err, TR_ERR_ARG, "a state file is required");
     if (o->batch < 1 || o->games < 1 || o->K < 1 || o->max_len < 1 || o->steps < 1 || o->eval_every < 1)
         return tr_err_set(err, TR_ERR_ARG, "--batch, --games, --candidates, --max-len, --steps and --eval-every must be >= 1");
-    if (!(o->alpha >= 0.0 && o->alpha <= 1.0) || !(o->dual_share >= 0.0 && o->dual_share <= 1.0) || !(o->lambda >= 0.0))
-        return tr_err_set(err, TR_ERR_ARG, "--alpha and --dual-share must be in [0, 1] and --lambda >= 0");
+    if (!(o->alpha >= 0.0 && o->alpha <= 1.0) || !(o->dual_share >= 0.0 && o->dual_share <= 1.0) ||
+        !(o->share_start >= 0.0 && o->share_start <= 1.0) || !(o->lambda >= 0.0) || o->ramp < 0)
+        return tr_err_set(err, TR_ERR_ARG, "--alpha, --dual-share and --share-start must be in [0, 1], --lambda and --ramp >= 0");
     if ((o->alpha > 0.0 || o->lambda > 0.0) && (!lm_a || !lm_b))
         return tr_err_set(err, TR_ERR_ARG, "--alpha > 0 and --lambda > 0 need the language models of both sides");
-    if (paired->n < 1 && o->dual_share < 1.0)
+    if (paired->n < 1 && (o->dual_share < 1.0 || o->share_start < 1.0))
         return tr_err_set(err, TR_ERR_ARG, "supervised steps need paired data");
-    if (o->dual_share > 0.0 && (mono_a->n < 1 || mono_b->n < 1))
+    if ((o->dual_share > 0.0 || o->share_start > 0.0) && (mono_a->n < 1 || mono_b->n < 1))
         return tr_err_set(err, TR_ERR_ARG, "games need monolingual data of both sides");
     return TR_OK;
 }
@@ -671,8 +688,8 @@ tr_status tr_dual_train(tr_dual_model *ab, tr_dual_model *ba, const tr_lm *lm_a,
                 *stopped = 1;
             goto done;
         }
-        const int game = floor((double)(t.step + 1) * o->dual_share) > floor((double)t.step * o->dual_share);
-        const int64_t ngames = (int64_t)floor((double)t.step * o->dual_share);
+        const int64_t ngames = (int64_t)floor(games_before(o, t.step));
+        const int game = (int64_t)floor(games_before(o, t.step + 1)) > ngames;
         int ok;
         if (game) {
             p.kind = ngames % 2 == 0 ? TR_DUAL_GAME_A : TR_DUAL_GAME_B;
