@@ -2,11 +2,12 @@
 # Installs the Debian/Ubuntu packages triad needs, if any are missing.
 #   build:  a C compiler, CMake, pkg-config, OpenBLAS (CBLAS), cJSON, zlib
 #   tests:  cmocka; MPICH for the multi-process parameter server; python3-torch
-#           for the PyTorch cross-checks
+#           for the PyTorch cross-checks; wamerican (real English words) for
+#           the dual-learning test on monolingual spellings
 #   data:   apt (apt-get download) and dpkg-deb, present on every Debian system
 # Usage: scripts/deps.sh   (as root, or with sudo available)
 set -eu
-PACKAGES="build-essential cmake pkg-config libopenblas-dev libcjson-dev zlib1g-dev libcmocka-dev mpich libmpich-dev python3 python3-torch"
+PACKAGES="build-essential cmake pkg-config libopenblas-dev libcjson-dev zlib1g-dev libcmocka-dev mpich libmpich-dev python3 python3-torch wamerican"
 
 missing=""
 for p in $PACKAGES; do

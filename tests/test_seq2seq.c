@@ -1034,6 +1034,55 @@ static void test_cli_dual(void **state)
                            la), "--side must be src or tgt");
 }
 
+/* The closed loop alone (alpha 0) on real English words (Debian's wamerican
+ * list, those spelt with the rule lexicon's letters) raises the mean
+ * reconstruction log-likelihood log P(s | g2p(s); p2g) from one evaluation
+ * interval to the last. */
+static void test_cli_closed_loop_on_real_words(void **state)
+{
+    (void)state;
+    char p2g[512], words[512], prons[512], oab[512], oba[512], csv[512];
+    th_tmp(p2g, sizeof p2g, "loop_p2g.st");
+    th_tmp(prons, sizeof prons, "loop_prons.txt");
+    th_tmp(words, sizeof words, "loop_words.txt");
+    th_tmp(oab, sizeof oab, "loop_ab.st");
+    th_tmp(oba, sizeof oba, "loop_ba.st");
+    th_tmp(csv, sizeof csv, "loop.csv");
+    remove(csv);
+    assert_int_equal(th_sh(out, OUTSZ, "grep -x '[abcdehiklmnoprst]\\{3,7\\}' /usr/share/dict/american-english | "
+                           "awk 'NR %% 20 == 1' | head -n 300 > '%s'", words), 0);
+    size_t n;
+    char *w = th_read(words, &n);
+    assert_true(n > 1000); /* about 300 words */
+    free(w);
+    /* games from side B read the rule lexicon's pronunciations */
+    assert_int_equal(th_sh(out, OUTSZ, "sed 's/^[^ ]*  //' '%s' > '%s'", g_train, prons), 0);
+    assert_int_equal(th_triad(out, OUTSZ, "p2g train --train %s --dev %s --output %s --force --epochs 4 " TINY_MODEL,
+                              g_train, g_dev, p2g), 0);
+    assert_int_equal(th_triad(out, OUTSZ, "dual train --ab %s --ba %s --paired %s --mono-a %s --mono-b %s --dev %s "
+                              "--output-ab %s --output-ba %s --force --alpha 0 --dual-share 1 --share-start 1 --games 8 "
+                              "--candidates 2 --steps 120 --eval-every 30 --lr 0.003 --log %s --quiet",
+                              g_model, p2g, g_train, words, prons, g_dev, oab, oba, csv), 0);
+    /* rows: step,loss_ab,loss_ba,reward_a,reward_b,gap2,dev_ab,dev_ba */
+    char *c = th_read(csv, NULL), *line = c;
+    double first = 0.0, last = 0.0;
+    int rows = 0;
+    while (line && *line) {
+        double v[8];
+        assert_int_equal(sscanf(line, "%lf,%lf,%lf,%lf,%lf,%lf,%lf,%lf", &v[0], &v[1], &v[2], &v[3], &v[4], &v[5],
+                                &v[6], &v[7]), 8);
+        if (rows++ == 0)
+            first = v[3];
+        last = v[3];
+        line = strchr(line, '\n');
+        line = line ? line + 1 : NULL;
+    }
+    free(c);
+    assert_int_equal(rows, 4);
+    if (!(last > first + 1.0))
+        fail_msg("mean reconstruction log-likelihood %.3f -> %.3f", first, last);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1055,6 +1104,7 @@ int main(void)
         cmocka_unit_test(test_cli_resume_equals_uninterrupted),
         cmocka_unit_test(test_cli_bad_inputs),
         cmocka_unit_test(test_cli_dual),
+        cmocka_unit_test(test_cli_closed_loop_on_real_words),
     };
     int failed = cmocka_run_group_tests(tests, NULL, NULL);
     return failed + cmocka_run_group_tests(cli, setup_cli, NULL);

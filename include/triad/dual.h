@@ -199,9 +199,10 @@ typedef enum { TR_DUAL_SUPERVISED = 0, TR_DUAL_GAME_A = 1, TR_DUAL_GAME_B = 2, T
 typedef struct {
     int64_t step, steps;
     tr_dual_step_kind kind;      /* what the step just done was */
-    double loss_ab, loss_ba;     /* running mean NLL per token of supervised steps */
-    double reward_a, reward_b;   /* running mean expected reward of games from A / from B */
-    double gap2;                 /* running mean squared duality gap (regularised steps) */
+    /* means since the last validation (at TR_DUAL_VALIDATED: over the interval it closes) */
+    double loss_ab, loss_ba;     /* NLL per token of supervised steps */
+    double reward_a, reward_b;   /* expected reward of games from A / from B */
+    double gap2;                 /* squared duality gap (regularised steps) */
     double elapsed, steps_per_s; /* this piece */
     /* TR_DUAL_VALIDATED: */
     double score_ab, score_ba;

@@ -715,6 +715,14 @@ tr_status tr_dual_train(tr_dual_model *ab, tr_dual_model *ba, const tr_lm *lm_a,
         if (t.step % o->eval_every == 0 || t.step == o->steps) {
             if ((st = validate_both(&t, &p, notes, err)))
                 goto done;
+            /* p holds this interval's means; the next interval starts afresh (before the save, so
+             * that a resumed run continues the same way) */
+            memset(t.games, 0, sizeof t.games);
+            memset(t.sum_loss, 0, sizeof t.sum_loss);
+            memset(t.sum_tok, 0, sizeof t.sum_tok);
+            memset(t.sum_reward, 0, sizeof t.sum_reward);
+            t.sum_gap2 = 0.0;
+            t.n_gap = 0;
             t.train_seconds = before + (tr_now_seconds() - t0);
             if ((st = save_checkpoint(&t, err)))
                 goto done;
