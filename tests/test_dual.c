@@ -14,6 +14,13 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* A library call that must succeed; on failure the message is shown. */
+#define assert_ok(call, err)                                                                        \
+    do {                                                                                            \
+        if ((call) != TR_OK)                                                                        \
+            fail_msg("%s:%d: %s", __FILE__, __LINE__, (err).msg);                                   \
+    } while (0)
+
 #define EPS 1e-2f
 #define ATOL 2e-3
 #define RTOL 2e-2
@@ -597,8 +604,8 @@ static void test_dual_train_resume_equals_uninterrupted(void **state)
     dual_fixture a;
     fixture_init(&a, &dev, "a");
     tr_dual_opts oa = toy_opts(a.state);
-    assert_int_equal(tr_dual_train(&a.dab, &a.dba, &la, &lb, &paired, &mono_a, &mono_b, &oa, 0, NULL, NULL, NULL,
-                                   &stopped, &err), TR_OK);
+    assert_ok(tr_dual_train(&a.dab, &a.dba, &la, &lb, &paired, &mono_a, &mono_b, &oa, 0, NULL, NULL, NULL, &stopped,
+                            &err), err);
     assert_false(stopped);
     /* stopped after 5 and after 6 more updates, each piece in fresh models */
     dual_fixture b;
@@ -608,8 +615,8 @@ static void test_dual_train_resume_equals_uninterrupted(void **state)
         ob.max_steps = piece == 0 ? 5 : piece == 1 ? 6 : 0;
         if (piece > 0) /* options come from the state file */
             ob.alpha = ob.lambda = 0.9;
-        assert_int_equal(tr_dual_train(&b.dab, &b.dba, &la, &lb, &paired, &mono_a, &mono_b, &ob, piece > 0, NULL,
-                                       NULL, NULL, &stopped, &err), TR_OK);
+        assert_ok(tr_dual_train(&b.dab, &b.dba, &la, &lb, &paired, &mono_a, &mono_b, &ob, piece > 0, NULL, NULL, NULL,
+                                &stopped, &err), err);
         assert_int_equal(stopped, piece < 2);
         if (piece < 2)
             fixture_free(&b);
@@ -713,8 +720,8 @@ static void test_closed_loop_improves_reconstruction(void **state)
     o.eval_every = 60;
     tr_err err;
     int stopped;
-    assert_int_equal(tr_dual_train(&f.dab, &f.dba, NULL, NULL, &paired, &mono_a, &mono_b, &o, 0, NULL, NULL, NULL,
-                                   &stopped, &err), TR_OK);
+    assert_ok(tr_dual_train(&f.dab, &f.dba, NULL, NULL, &paired, &mono_a, &mono_b, &o, 0, NULL, NULL, NULL, &stopped,
+                            &err), err);
     /* the models end with their best dev weights; measure the ones trained last */
     double after = reconstruction(&f, &mono_a);
     if (!(after > before + 0.5))
