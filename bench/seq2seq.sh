@@ -78,12 +78,12 @@ case $RUN in
         for th in 1 2; do
             printf 'g2p train, %d thread(s): ' $th
             "$T" g2p train --train "$CMU/train" --dev "$CMU/dev" --output "$D/speed.st" --force --max-steps 300 \
-                --threads $th 2>&1 | tr '\r' '\n' | grep "tok/s" | tail -n 1 | sed 's/.*| \([0-9]* tok\/s\).*/\1/'
+                --threads $th 2>&1 | grep "^stopped" | sed 's/.*(\([0-9]* tok\/s\).*/\1/'
             printf 'g2p eval test beam 5, %d thread(s): ' $th
             "$T" g2p eval --model "$D/g2p.st" --data "$CMU/test" --beam 5 --threads $th
             printf 'mt en->fr train, %d thread(s): ' $th
             "$T" mt train --train data/mt/train --dev data/mt/dev --src en --tgt fr --output "$D/speed.st" --force \
-                --max-steps 100 --threads $th 2>&1 | tr '\r' '\n' | grep "tok/s" | tail -n 1 | sed 's/.*| \([0-9]* tok\/s\).*/\1/'
+                --max-steps 100 --threads $th 2>&1 | grep "^stopped" | sed 's/.*(\([0-9]* tok\/s\).*/\1/'
             printf 'mt en->fr eval test beam 5, %d thread(s): ' $th
             "$T" mt eval --model "$D/mt-enfr.st" --data data/mt/test --beam 5 --threads $th
         done

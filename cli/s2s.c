@@ -112,6 +112,7 @@ int s2s_check(s2s_args *a, opt_spec *s, int ns, const char *cmd)
 typedef struct {
     int tty, quiet;
     double last;
+    double rate;      /* target tokens per second of this run so far */
     FILE *log;
 } progress;
 
@@ -123,6 +124,8 @@ static void on_progress(void *ctx, const tr_s2s_progress *p)
                 p->validated ? 0.0 : p->loss, p->lr, p->validated ? 0.0 : p->grad_norm, p->validated ? p->score : 0.0);
         fflush(g->log);
     }
+    if (!p->validated)
+        g->rate = p->tokens_per_s;
     if (p->validated) {
         if (!g->quiet) {
             char el[32];
@@ -153,7 +156,7 @@ int s2s_run(s2s_args *a, const char *cmd, const char *resume_hint, tr_s2s *m,
             tr_s2s_validate_fn validate, void *vctx, int *done)
 {
     *done = 0;
-    progress pg = {isatty(2), a->quiet, -1e9, NULL};
+    progress pg = {isatty(2), a->quiet, -1e9, 0.0, NULL};
     if (a->log_path && !(pg.log = fopen(a->log_path, "a"))) {
         fprintf(stderr, "%s: cannot open --log %s for appending\n", cmd, a->log_path);
         return 1;
@@ -171,8 +174,8 @@ int s2s_run(s2s_args *a, const char *cmd, const char *resume_hint, tr_s2s *m,
         rc = tr_cli_fail(cmd, &err);
     } else if (stopped) {
         if (!a->quiet)
-            fprintf(stderr, "%sstopped%s; saved %s; continue with: %s --resume\n", pg.tty ? "\r\033[K" : "",
-                    tr_cli_stop ? " by signal" : "", a->o.output, resume_hint);
+            fprintf(stderr, "%sstopped%s (%.0f tok/s in this run); saved %s; continue with: %s --resume\n",
+                    pg.tty ? "\r\033[K" : "", tr_cli_stop ? " by signal" : "", pg.rate, a->o.output, resume_hint);
     } else {
         *done = 1;
     }
