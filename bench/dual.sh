@@ -76,6 +76,7 @@ dual_run() {
             "$@" --threads "$THREADS" --max-time "$PIECE" --log "$out.csv" 2>>"$out.log" | tee -a "$out.out"
     fi
     tail -n 3 "$out.log"
+    python3 bench/dual_plot.py "$out.svg" "$TASK $name: rewards and dev scores" "$out.csv" "$AB" "$BA"
 }
 
 # infer_pair NAME AB BA LM: both directions of a model pair, primal and dual inference.
