@@ -307,6 +307,29 @@ static int read_pairs(const char *cmd, const char *path, const end_model *ab, in
     return st ? tr_cli_fail(cmd, &err) : 0;
 }
 
+/* The sequences of a side's monolingual text of at most max_len symbols
+ * into out (replacing its contents); *dropped counts the longer ones. */
+static int read_mono(const char *cmd, const tr_side *side, const char *path, int max_len, tr_s2s_data *out,
+                     int64_t *dropped)
+{
+    tr_s2s_data all;
+    tr_err err;
+    if (tr_side_read(side, path, &all, &err))
+        return tr_cli_fail(cmd, &err);
+    tr_s2s_data_free(out);
+    tr_s2s_data_init(out);
+    *dropped = 0;
+    for (int64_t i = 0; i < all.n; i++) {
+        int n = (int)(all.src_off[i + 1] - all.src_off[i]);
+        if (n > max_len)
+            (*dropped)++;
+        else
+            tr_s2s_data_add(out, all.src + all.src_off[i], n, NULL, 0);
+    }
+    tr_s2s_data_free(&all);
+    return 0;
+}
+
 /* ---------------------------------------------------------------- train */
 
 typedef struct {
@@ -403,7 +426,7 @@ static int cmd_train(int argc, char **argv)
         {"dsl-warmup", OPT_I64, &o.dsl_warmup, "supervised updates before the regulariser starts", 0, 1e18, 0},
         {"baseline", OPT_STR, &baseline, "reward baseline: mean (of each sentence's candidates) or none", 1, 0, 0},
         {"no-lm-norm", OPT_FLAG, &no_lm_norm, "LM reward as the total log-probability, not per symbol", 1, 0, 0},
-        {"max-len", OPT_INT, &o.max_len, "longest candidate (0: 48 symbols for g2p/p2g, 80 units for mt)", 0, 1000, 0},
+        {"max-len", OPT_INT, &o.max_len, "longest candidate and monolingual sequence used (0: 48 symbols for g2p/p2g, 80 units for mt)", 0, 1000, 0},
         {"steps", OPT_I64, &o.steps, "updates of the whole run", 1, 1e18, 0},
         {"eval-every", OPT_I64, &o.eval_every, "score both models on --dev every N updates", 1, 1e18, 0},
         {"lr", OPT_FLOAT, &o.opt.lr, "Adam learning rate of both models", 1e-12, 10, 0},
@@ -468,22 +491,10 @@ static int cmd_train(int argc, char **argv)
     tr_s2s_data_free(&pd);
     if ((rc = read_pairs(cmd, paired, ab, o.max_len, &pd)))
         goto out;
-    if (mono_a) {
-        tr_s2s_data_free(&ma);
-        if (tr_side_read(&ab->src, mono_a, &ma, &err)) {
-            tr_s2s_data_init(&ma);
-            rc = tr_cli_fail(cmd, &err);
-            goto out;
-        }
-    }
-    if (mono_b) {
-        tr_s2s_data_free(&mb);
-        if (tr_side_read(&ab->tgt, mono_b, &mb, &err)) {
-            tr_s2s_data_init(&mb);
-            rc = tr_cli_fail(cmd, &err);
-            goto out;
-        }
-    }
+    int64_t long_a = 0, long_b = 0;
+    if ((mono_a && (rc = read_mono(cmd, &ab->src, mono_a, o.max_len, &ma, &long_a))) ||
+        (mono_b && (rc = read_mono(cmd, &ab->tgt, mono_b, o.max_len, &mb, &long_b))))
+        goto out;
     if ((rc = dev_init(&dab, cmd, dev, ab, 64)))
         goto out;
     {
@@ -500,10 +511,10 @@ static int cmd_train(int argc, char **argv)
         goto out;
     }
     if (!quiet)
-        fprintf(stderr, "%s: %s <-> %s; %lld pairs, %lld + %lld monolingual sequences; alpha %g, %d candidates, "
-                        "dual share %g, lambda %g; %d thread%s\n",
-                cmd, ab->task, ba->task, (long long)pd.n, (long long)ma.n, (long long)mb.n, o.alpha, o.K, o.dual_share,
-                o.lambda, threads, threads == 1 ? "" : "s");
+        fprintf(stderr, "%s: %s <-> %s; %lld pairs, %lld + %lld monolingual sequences (%lld + %lld longer than "
+                        "--max-len %d left out); alpha %g, %d candidates, dual share %g, lambda %g; %d thread%s\n",
+                cmd, ab->task, ba->task, (long long)pd.n, (long long)ma.n, (long long)mb.n, (long long)long_a,
+                (long long)long_b, o.max_len, o.alpha, o.K, o.dual_share, o.lambda, threads, threads == 1 ? "" : "s");
     tr_cli_catch_stop(1);
     int stopped = 0;
     tr_status st = tr_dual_train(&mab, &mba, dp.have_la ? &dp.la : NULL, dp.have_lb ? &dp.lb : NULL, &pd, &ma, &mb, &o,
