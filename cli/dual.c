@@ -348,11 +348,12 @@ static void on_progress(void *ctx, const tr_dual_progress *p)
             fflush(g->log);
         }
         if (!g->quiet) {
-            char el[32];
+            char el[32], tot[32];
             tr_cli_format_duration(el, sizeof el, p->elapsed);
-            fprintf(stderr, "%sstep %lld/%lld  A->B %s%s  B->A %s%s  (%s)\n", g->tty ? "\r\033[K" : "",
-                    (long long)p->step, (long long)p->steps, p->note_ab, p->improved_ab ? " (best)" : "", p->note_ba,
-                    p->improved_ba ? " (best)" : "", el);
+            tr_cli_format_duration(tot, sizeof tot, p->total);
+            fprintf(stderr, "%sstep %lld/%lld  A->B %s%s  B->A %s%s  (%s; %s of training in all)\n",
+                    g->tty ? "\r\033[K" : "", (long long)p->step, (long long)p->steps, p->note_ab,
+                    p->improved_ab ? " (best)" : "", p->note_ba, p->improved_ba ? " (best)" : "", el, tot);
         }
         return;
     }

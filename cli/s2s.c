@@ -128,11 +128,12 @@ static void on_progress(void *ctx, const tr_s2s_progress *p)
         g->rate = p->tokens_per_s;
     if (p->validated) {
         if (!g->quiet) {
-            char el[32];
+            char el[32], tot[32];
             tr_cli_format_duration(el, sizeof el, p->elapsed);
-            fprintf(stderr, "%sepoch %d/%d  %s%s  lr %g%s  (%s)\n", g->tty ? "\r\033[K" : "", p->epoch + 1, p->epochs,
-                    p->note ? p->note : "", p->improved ? " (best)" : "", p->lr,
-                    p->decayed ? " (decayed, back to the best weights)" : "", el);
+            tr_cli_format_duration(tot, sizeof tot, p->total);
+            fprintf(stderr, "%sepoch %d/%d  %s%s  lr %g%s  (%s; %s of training in all)\n", g->tty ? "\r\033[K" : "",
+                    p->epoch + 1, p->epochs, p->note ? p->note : "", p->improved ? " (best)" : "", p->lr,
+                    p->decayed ? " (decayed, back to the best weights)" : "", el, tot);
         }
         return;
     }

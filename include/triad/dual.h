@@ -204,6 +204,7 @@ typedef struct {
     double reward_a, reward_b;   /* expected reward of games from A / from B */
     double gap2;                 /* squared duality gap (regularised steps) */
     double elapsed, steps_per_s; /* this piece */
+    double total;                /* training seconds of every piece so far */
     /* TR_DUAL_VALIDATED: */
     double score_ab, score_ba;
     int improved_ab, improved_ba;

@@ -398,6 +398,7 @@ typedef struct {
     double tokens_per_s;     /* target tokens per second in this run */
     double pairs_per_s;      /* sequence pairs per second in this run */
     double elapsed;          /* seconds in this run */
+    double total;            /* training seconds of every piece of the run so far */
     double lr, grad_norm;
     int validated;           /* an end-of-epoch report: */
     double score, best;      /* dev score, best so far */

@@ -708,6 +708,7 @@ tr_status tr_dual_train(tr_dual_model *ab, tr_dual_model *ba, const tr_lm *lm_a,
         el = tr_now_seconds() - t0;
         p.step = t.step;
         p.elapsed = el;
+        p.total = before + el;
         p.steps_per_s = el > 0 ? (double)run_steps / el : 0.0;
         progress_means(&t, &p);
         if (fn)
@@ -728,6 +729,7 @@ tr_status tr_dual_train(tr_dual_model *ab, tr_dual_model *ba, const tr_lm *lm_a,
                 goto done;
             p.kind = TR_DUAL_VALIDATED;
             p.elapsed = tr_now_seconds() - t0;
+            p.total = before + p.elapsed;
             if (fn)
                 fn(ctx, &p);
         }

@@ -458,6 +458,7 @@ tr_status tr_s2s_train(tr_s2s *m, const tr_s2s_data *pairs,
             p.epoch_pairs = t.epoch_pairs;
             p.loss = t.epoch_nll / (double)t.epoch_tok;
             p.elapsed = el;
+            p.total = seconds_before + el;
             p.tokens_per_s = el > 0 ? (double)run_tokens / el : 0.0;
             p.pairs_per_s = el > 0 ? (double)run_pairs / el : 0.0;
             p.lr = t.opt.cfg.lr;
@@ -503,6 +504,7 @@ tr_status tr_s2s_train(tr_s2s *m, const tr_s2s_data *pairs,
         p.lr = t.opt.cfg.lr;
         p.note = note[0] ? note : NULL;
         p.elapsed = tr_now_seconds() - t0;
+        p.total = seconds_before + p.elapsed;
         t.in_epoch = 0;
         t.epoch++;
         t.finished = opts->patience > 0 && t.bad >= opts->patience;
