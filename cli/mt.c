@@ -216,60 +216,45 @@ static int cmd_eval(int argc, char **argv)
     const char *usage = "triad mt eval --model FILE --data PREFIX [options]";
     const char *what = "Translates PREFIX.SRC (the model's source language) and prints corpus BLEU against PREFIX.TGT,\n"
                        "computed as sacreBLEU's default (13a tokenisation, exp smoothing) on the detokenised output.";
-    const char *model = NULL, *data = NULL, *out_path = NULL;
-    int beam = 5, batch = 64, threads = 1;
-    float len_norm = 0.0f;
-    opt_spec s[] = {
-        {"model", OPT_STR, &model, "checkpoint written by train", 1, 0, 0},
-        {"data", OPT_STR, &data, "text to translate and score: PREFIX.SRC and PREFIX.TGT", 1, 0, 0},
-        {"beam", OPT_INT, &beam, "beam width (1 = greedy)", 1, 1000, 0},
-        {"len-norm", OPT_FLOAT, &len_norm, "rank hypotheses by logp / (length + 1)^this", 0, 10, 0},
-        {"batch", OPT_INT, &batch, "sentences translated at once", 1, 100000, 0},
-        {"output", OPT_STR, &out_path, "also write the translations to this file, one per line", 1, 0, 0},
-        {"threads", OPT_INT, &threads, "BLAS threads", 1, 1024, 0},
-    };
-    int r = opts_parse(s, (int)(sizeof s / sizeof s[0]), argc, argv, 1, usage, what);
-    if (r)
-        return r == 1 ? 0 : 2;
-    if (!model || !data) {
-        fprintf(stderr, "%s: --model and --data are required (see --help)\n", cmd);
-        return 2;
-    }
-    tr_set_threads(threads);
+    s2s_decode_args da;
+    int r = s2s_decode_args_parse(&da, argc, argv, cmd, usage, what, 64, "text to translate and score: PREFIX.SRC and PREFIX.TGT",
+                                  "the translations, one per line,");
+    if (r >= 0)
+        return r;
     mt_model mm;
-    if (mt_load(&mm, cmd, model))
+    if (mt_load(&mm, cmd, da.model))
         return 1;
     mt_set e;
     int rc = 0;
-    if (mt_set_load(&e, cmd, data, &mm)) {
+    if (mt_set_load(&e, cmd, da.data, &mm)) {
         mt_free(&mm);
         return 1;
     }
     tr_err err;
     tr_s2s_decoder d;
     FILE *f = NULL;
-    if (out_path && !(f = fopen(out_path, "w"))) {
-        fprintf(stderr, "%s: cannot write --output %s\n", cmd, out_path);
+    if (da.output && !(f = fopen(da.output, "w"))) {
+        fprintf(stderr, "%s: cannot write --output %s\n", cmd, da.output);
         rc = 1;
-    } else if (tr_s2s_decoder_init(&d, &mm.s.m, batch, e.src.max_src, beam, TR_MT_MAX_LEN, &err)) {
+    } else if (tr_s2s_decoder_init(&d, &mm.s.m, da.batch, e.src.max_src, da.beam, TR_MT_MAX_LEN, &err)) {
         rc = tr_cli_fail(cmd, &err);
     } else {
         tr_bleu b;
         double t0 = tr_now_seconds();
-        if (mt_set_bleu(&e, &d, &mm, beam, len_norm, &b, &err)) {
+        if (mt_set_bleu(&e, &d, &mm, da.beam, da.len_norm, &b, &err)) {
             rc = tr_cli_fail(cmd, &err);
         } else {
             double el = tr_now_seconds() - t0;
             mt_print_bleu(stdout, "", &b);
             printf(" (%s -> %s, %lld sentences, beam %d, %.1f sentences/s)\n", mm.src, mm.tgt, (long long)e.text.n,
-                   beam, el > 0 ? (double)e.text.n / el : 0.0);
+                   da.beam, el > 0 ? (double)e.text.n / el : 0.0);
             for (int64_t i = 0; f && i < e.text.n; i++)
                 fprintf(f, "%s\n", e.hyps[i]);
         }
         tr_s2s_decoder_free(&d);
     }
     if (f && fclose(f)) {
-        fprintf(stderr, "%s: error writing %s\n", cmd, out_path);
+        fprintf(stderr, "%s: error writing %s\n", cmd, da.output);
         rc = 1;
     }
     mt_set_free(&e);
@@ -306,7 +291,7 @@ static int cmd_translate(int argc, char **argv)
              "A sentence may have up to %d subword units; empty lines are errors (naming the line).",
              TR_MT_MAX_LEN);
     s2s_decode_args da;
-    int r = s2s_decode_args_parse(&da, argc, argv, cmd, usage, what, 32, "translations");
+    int r = s2s_decode_args_parse(&da, argc, argv, cmd, usage, what, 32, NULL, "translations");
     if (r >= 0)
         return r;
     mt_model mm;

@@ -190,24 +190,33 @@ int s2s_run(s2s_args *a, const char *cmd, const char *resume_hint, tr_s2s *m,
 /* ---------------------------------------------------------------- decoding standard input */
 
 int s2s_decode_args_parse(s2s_decode_args *a, int argc, char **argv, const char *cmd, const char *usage,
-                          const char *what, int batch, const char *what_nbest)
+                          const char *what, int batch, const char *data_help, const char *outputs)
 {
-    *a = (s2s_decode_args){NULL, 5, 1, batch, 1, 0.0f};
-    char nb[128];
-    snprintf(nb, sizeof nb, "%s printed per input (at most --beam)", what_nbest);
+    *a = (s2s_decode_args){NULL, NULL, NULL, 5, 1, batch, 1, 0.0f};
+    char nb[160];
+    if (data_help)
+        snprintf(nb, sizeof nb, "also write %s to this file", outputs);
+    else
+        snprintf(nb, sizeof nb, "%s printed per input (at most --beam)", outputs);
     opt_spec s[] = {
         {"model", OPT_STR, &a->model, "checkpoint written by train", 1, 0, 0},
         {"beam", OPT_INT, &a->beam, "beam width (1 = greedy)", 1, 1000, 0},
-        {"nbest", OPT_INT, &a->nbest, nb, 1, 1000, 0},
         {"len-norm", OPT_FLOAT, &a->len_norm, "rank hypotheses by logp / (length + 1)^this", 0, 10, 0},
-        {"batch", OPT_INT, &a->batch, "inputs decoded at once when the input is not a terminal", 1, 100000, 0},
+        {"batch", OPT_INT, &a->batch, data_help ? "inputs decoded at once" : "inputs decoded at once when the input is not a terminal", 1, 100000, 0},
         {"threads", OPT_INT, &a->threads, "BLAS threads", 1, 1024, 0},
+        {"nbest", OPT_INT, &a->nbest, nb, 1, 1000, 0},
+        {"data", OPT_STR, &a->data, data_help, 1, 0, 0},
+        {"output", OPT_STR, &a->output, nb, 1, 0, 0},
     };
-    int r = opts_parse(s, (int)(sizeof s / sizeof s[0]), argc, argv, 1, usage, what);
+    /* eval: --data and --output instead of --nbest */
+    if (data_help)
+        s[5] = s[7];
+    int r = opts_parse(s, data_help ? 7 : 6, argc, argv, 1, usage, what);
     if (r)
         return r == 1 ? 0 : 2;
-    if (!a->model) {
-        fprintf(stderr, "%s: --model is required (see --help)\n", cmd);
+    if (!a->model || (data_help && !a->data)) {
+        fprintf(stderr, "%s: --model%s %s required (see --help)\n", cmd, data_help ? " and --data" : "",
+                data_help ? "are" : "is");
         return 2;
     }
     if (a->nbest > a->beam) {

@@ -49,19 +49,22 @@ typedef int (*s2s_line_fn)(void *ctx, char *line, int32_t *ids, int64_t line_no,
 /* Prints one hypothesis of an input (ids of both), ending the line. */
 typedef void (*s2s_print_fn)(void *ctx, const int32_t *src, int ns, const int32_t *hyp, int nh);
 
-/* The options of a command that decodes standard input. */
+/* The options of a command that decodes: predict/translate (standard
+ * input) or eval (a data file). */
 typedef struct {
-    const char *model;
+    const char *model, *data, *output;
     int beam, nbest, batch, threads;
     float len_norm;
 } s2s_decode_args;
 
-/* Parses --model, --beam, --nbest, --len-norm, --batch and --threads
- * (defaults: beam 5, nbest 1, batch as given, 1 thread), checks them and
- * sets the BLAS threads; `what_nbest` names the outputs in --help. Returns
- * -1 to go on, or the exit status (0 after --help). */
+/* Parses --model, --beam, --len-norm, --batch, --threads and, for eval
+ * (data_help != NULL), --data (required) and --output, else --nbest
+ * (defaults: beam 5, nbest 1, batch as given, 1 thread); checks them and
+ * sets the BLAS threads. `outputs` names what --nbest prints or --output
+ * writes, for --help. Returns -1 to go on, or the exit status (0 after
+ * --help). */
 int s2s_decode_args_parse(s2s_decode_args *a, int argc, char **argv, const char *cmd, const char *usage,
-                          const char *what, int batch, const char *what_nbest);
+                          const char *what, int batch, const char *data_help, const char *outputs);
 
 /* Reads standard input a line at a time, decodes the lines in batches of
  * d->B (one at a time from a terminal) with beam search (beam 1: greedy)

@@ -194,43 +194,28 @@ static int cmd_eval(int argc, char **argv, tr_pron_task task)
              "equals any of its references; PER is the edit distance to the closest reference per %s.",
              task == TR_PRON_G2P ? "word" : "pronunciation",
              task == TR_PRON_G2P ? "reference phoneme" : "reference letter (a letter error rate)");
-    const char *model = NULL, *data = NULL, *out_path = NULL;
-    int beam = 5, batch = 256, threads = 1;
-    float len_norm = 0.0f;
-    opt_spec s[] = {
-        {"model", OPT_STR, &model, "checkpoint written by train", 1, 0, 0},
-        {"data", OPT_STR, &data, "lexicon to evaluate on", 1, 0, 0},
-        {"beam", OPT_INT, &beam, "beam width (1 = greedy)", 1, 1000, 0},
-        {"len-norm", OPT_FLOAT, &len_norm, "rank hypotheses by logp / (length + 1)^this", 0, 10, 0},
-        {"batch", OPT_INT, &batch, "inputs decoded at once", 1, 100000, 0},
-        {"output", OPT_STR, &out_path, "also write the predictions to this file (CMUdict format)", 1, 0, 0},
-        {"threads", OPT_INT, &threads, "BLAS threads", 1, 1024, 0},
-    };
-    int r = opts_parse(s, (int)(sizeof s / sizeof s[0]), argc, argv, 1, usage, what);
-    if (r)
-        return r == 1 ? 0 : 2;
-    if (!model || !data) {
-        fprintf(stderr, "%s: --model and --data are required (see --help)\n", cmd);
-        return 2;
-    }
-    tr_set_threads(threads);
+    s2s_decode_args da;
+    int r = s2s_decode_args_parse(&da, argc, argv, cmd, usage, what, 256, "lexicon to evaluate on",
+                                  "the predictions (CMUdict format)");
+    if (r >= 0)
+        return r;
     s2s_model mf;
-    if (s2s_load(&mf, cmd, tn, model))
+    if (s2s_load(&mf, cmd, tn, da.model))
         return 1;
     tr_lexicon lx;
     tr_pron_items it;
     int rc = 0;
-    if (pron_load_items(cmd, data, task, mf.src, mf.tgt, &lx, &it)) {
+    if (pron_load_items(cmd, da.data, task, mf.src, mf.tgt, &lx, &it)) {
         s2s_model_free(&mf);
         return 1;
     }
     tr_err err;
     tr_s2s_decoder d;
     pred_out po = {NULL, &it, mf.src, mf.tgt, task, NULL, NULL};
-    if (out_path && !(po.f = fopen(out_path, "w"))) {
-        fprintf(stderr, "%s: cannot write --output %s\n", cmd, out_path);
+    if (da.output && !(po.f = fopen(da.output, "w"))) {
+        fprintf(stderr, "%s: cannot write --output %s\n", cmd, da.output);
         rc = 1;
-    } else if (tr_s2s_decoder_init(&d, &mf.m, batch, it.refs.max_src, beam, TR_PRON_MAX_LEN, &err)) {
+    } else if (tr_s2s_decoder_init(&d, &mf.m, da.batch, it.refs.max_src, da.beam, TR_PRON_MAX_LEN, &err)) {
         rc = tr_cli_fail(cmd, &err);
     } else {
         tr_pron_score sc;
@@ -239,19 +224,19 @@ static int cmd_eval(int argc, char **argv, tr_pron_task task)
             po.hyp = tr_xmalloc((size_t)it.n * TR_PRON_MAX_LEN * sizeof(int32_t));
             po.len = tr_xmalloc((size_t)it.n * sizeof(int));
         }
-        tr_pron_eval(&d, &mf.m, &it, beam, len_norm, &sc, po.f ? keep_pred : NULL, &po);
+        tr_pron_eval(&d, &mf.m, &it, da.beam, da.len_norm, &sc, po.f ? keep_pred : NULL, &po);
         double el = tr_now_seconds() - t0;
         if (po.f)
             write_preds(&po);
         free(po.hyp);
         free(po.len);
         printf("WER %.2f PER %.2f (%lld %s, beam %d, %.0f per second)\n", tr_pron_wer(&sc), tr_pron_per(&sc),
-               (long long)it.n, task == TR_PRON_G2P ? "words" : "pronunciations", beam,
+               (long long)it.n, task == TR_PRON_G2P ? "words" : "pronunciations", da.beam,
                el > 0 ? (double)it.n / el : 0.0);
         tr_s2s_decoder_free(&d);
     }
     if (po.f && fclose(po.f)) {
-        fprintf(stderr, "%s: error writing %s\n", cmd, out_path);
+        fprintf(stderr, "%s: error writing %s\n", cmd, da.output);
         rc = 1;
     }
     tr_pron_items_free(&it);
@@ -317,7 +302,7 @@ static int cmd_predict(int argc, char **argv, tr_pron_task task)
              TR_PRON_MAX_LEN, task == TR_PRON_G2P ? "characters" : "phonemes",
              task == TR_PRON_G2P ? "characters" : "phonemes");
     s2s_decode_args da;
-    int r = s2s_decode_args_parse(&da, argc, argv, cmd, usage, what, 64, "hypotheses");
+    int r = s2s_decode_args_parse(&da, argc, argv, cmd, usage, what, 64, NULL, "hypotheses");
     if (r >= 0)
         return r;
     s2s_model mf;
