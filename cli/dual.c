@@ -489,6 +489,10 @@ static int cmd_train(int argc, char **argv)
         goto out;
     if (o.max_len == 0)
         o.max_len = strcmp(ab->task, MT_TASK) ? TR_PRON_MAX_LEN : 80;
+    if (!strcmp(ab->task, MT_TASK)) {
+        o.len_a = MT_LEN_A;
+        o.len_b = MT_LEN_B;
+    }
     tr_s2s_data_free(&pd);
     if ((rc = read_pairs(cmd, paired, ab, o.max_len, &pd)))
         goto out;
@@ -599,6 +603,8 @@ static tr_status kbest_build(kbest_table *t, const end_model *ab, const end_mode
     tr_status rs = tr_s2s_decoder_init(&dec, &ab->mm.s.m, B, S, beam, max_len, err);
     if (rs)
         return rs;
+    if (!strcmp(ab->task, MT_TASK))
+        mt_decoder_limits(&dec);
     if ((rs = tr_s2s_state_init(&st, &ba->mm.s.m, N, max_len, S + 1, 1, 1, err))) {
         tr_s2s_decoder_free(&dec);
         return rs;

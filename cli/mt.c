@@ -28,9 +28,9 @@ static int cmd_train(int argc, char **argv)
              TR_MT_MAX_LEN);
     s2s_args a;
     const char *train = NULL, *dev = NULL, *test = NULL, *src = NULL, *tgt = NULL;
-    const char *units = NULL;
+    const char *units = NULL, *select = NULL;
     int merges = 8000, max_len = 80;
-    opt_spec s[8 + S2S_NOPTS] = {
+    opt_spec s[9 + S2S_NOPTS] = {
         {"train", OPT_STR, &train, "training text: PREFIX.SRC and PREFIX.TGT", 1, 0, 0},
         {"dev", OPT_STR, &dev, "dev text (PREFIX), translated after each epoch (tuning and early stopping)", 1, 0, 0},
         {"test", OPT_STR, &test, "test text (PREFIX), translated once at the end with --beam", 1, 0, 0},
@@ -39,8 +39,9 @@ static int cmd_train(int argc, char **argv)
         {"merges", OPT_INT, &merges, "byte-pair merges learned on the training text (both sides)", 0, 1000000, 0},
         {"units", OPT_STR, &units, "take the subword units and vocabularies of this mt model (either direction) instead", 1, 0, 0},
         {"max-len", OPT_INT, &max_len, "longest training sentence kept, in subword units", 1, TR_MT_MAX_LEN, 0},
+        {"select", OPT_STR, &select, "what chooses the best weights and decays the rate on dev: bleu (default) or nll", 1, 0, 0},
     };
-    const int ns = 8 + s2s_options(&a, s + 8);
+    const int ns = 9 + s2s_options(&a, s + 9);
     a.o.task = MT_TASK;
     a.c.emb = 256;
     a.o.patience = 3;
@@ -58,6 +59,10 @@ static int cmd_train(int argc, char **argv)
     }
     if ((src && !mt_lang_ok(src)) || (tgt && !mt_lang_ok(tgt))) {
         fprintf(stderr, "%s: --src and --tgt are file suffixes: letters, digits, '_' and '-'\n", cmd);
+        return 2;
+    }
+    if (select && strcmp(select, "bleu") && strcmp(select, "nll")) {
+        fprintf(stderr, "%s: --select must be bleu or nll\n", cmd);
         return 2;
     }
     if (a.resume && (opts_find(s, ns, "merges")->set || units)) {
@@ -94,8 +99,15 @@ static int cmd_train(int argc, char **argv)
         }
         if ((rc = mt_read_corpus(cmd, train, &mm, &text)))
             goto out;
+        if (select && strcmp(select, mm.select)) {
+            fprintf(stderr, "%s: %s chooses its weights by dev %s; it cannot go on with --select %s\n", cmd,
+                    a.o.output, mm.select, select);
+            rc = 2;
+            goto out;
+        }
     } else {
         mt_set_langs(&mm, src, tgt);
+        snprintf(mm.select, sizeof mm.select, "%s", select ? select : "bleu");
         if (units) {
             /* another model's subword units and vocabularies, either direction */
             mt_model um;
@@ -140,9 +152,9 @@ static int cmd_train(int argc, char **argv)
         tr_s2s_init_weights(&mm.s.m, a.o.seed);
     }
     bpe_text = tr_bpe_to_string(mm.bpe);
-    tr_meta extra[] = {{"triad.bpe", bpe_text}, {"triad.langs", mm.langs}};
+    tr_meta extra[] = {{"triad.bpe", bpe_text}, {"triad.langs", mm.langs}, {"triad.select", mm.select}};
     a.o.extra = extra;
-    a.o.n_extra = 2;
+    a.o.n_extra = 3;
     a.o.src_vocab = mm.s.src;
     a.o.tgt_vocab = mm.s.tgt;
     int64_t skipped = 0;
@@ -157,6 +169,7 @@ static int cmd_train(int argc, char **argv)
     }
     if ((rc = mt_dev_init(&de, cmd, dev, &mm, a.eval_batch)) || (test && (rc = mt_set_load(&ts, cmd, test, &mm))))
         goto out;
+    de.by_nll = !strcmp(mm.select, "nll");
     if (!a.quiet)
         fprintf(stderr,
                 "%s: %s -> %s, %lld pairs (%lld longer than %d units left out); %d merges; vocabularies %d + %d units; "
@@ -183,6 +196,7 @@ static int cmd_train(int argc, char **argv)
         if (test && tr_s2s_decoder_init(&td, &mm.s.m, a.eval_batch, ts.src.max_src, a.beam, TR_MT_MAX_LEN, &err)) {
             rc = tr_cli_fail(cmd, &err);
         } else if (test) {
+            mt_decoder_limits(&td);
             if (mt_set_bleu(&ts, &td, &mm, a.beam, a.len_norm, &tb, &err)) {
                 rc = tr_cli_fail(cmd, &err);
             } else {
@@ -239,6 +253,7 @@ static int cmd_eval(int argc, char **argv)
     } else if (tr_s2s_decoder_init(&d, &mm.s.m, da.batch, e.src.max_src, da.beam, TR_MT_MAX_LEN, &err)) {
         rc = tr_cli_fail(cmd, &err);
     } else {
+        mt_decoder_limits(&d);
         tr_bleu b;
         double t0 = tr_now_seconds();
         if (mt_set_bleu(&e, &d, &mm, da.beam, da.len_norm, &b, &err)) {
@@ -303,6 +318,7 @@ static int cmd_translate(int argc, char **argv)
         mt_free(&mm);
         return tr_cli_fail(cmd, &err);
     }
+    mt_decoder_limits(&d);
     int rc = s2s_decode_stdin(cmd, &d, &mm.s.m, da.beam, da.nbest, da.len_norm, translate_ids, translate_print, &mm);
     tr_s2s_decoder_free(&d);
     mt_free(&mm);

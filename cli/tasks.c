@@ -68,6 +68,12 @@ tr_status pron_validate(void *ctx, const tr_s2s *m, double *score, char *note, s
 
 
 /* Language names become file suffixes: letters, digits, '_' and '-'. */
+void mt_decoder_limits(tr_s2s_decoder *d)
+{
+    d->len_a = MT_LEN_A;
+    d->len_b = MT_LEN_B;
+}
+
 int mt_lang_ok(const char *l)
 {
     size_t n = strlen(l);
@@ -99,6 +105,8 @@ int mt_load(mt_model *mm, const char *cmd, const char *path)
     tr_status st = tr_st_open(&f, path, &err);
     if (!st) {
         const char *bpe = tr_st_meta(f, "triad.bpe"), *langs = tr_st_meta(f, "triad.langs");
+        const char *select = tr_st_meta(f, "triad.select");
+        snprintf(mm->select, sizeof mm->select, "%s", select ? select : "bleu");
         const char *gt = langs ? strchr(langs, '>') : NULL;
         if (!bpe || !langs)
             st = tr_err_set(&err, TR_ERR_FORMAT, "%s: metadata lacks %s", path, bpe ? "triad.langs" : "triad.bpe");
@@ -210,6 +218,7 @@ int mt_dev_init(mt_dev *e, const char *cmd, const char *prefix, const mt_model *
         mt_dev_free(e);
         return tr_cli_fail(cmd, &err);
     }
+    mt_decoder_limits(&e->dec);
     return 0;
 }
 
@@ -229,7 +238,7 @@ tr_status mt_validate(void *ctx, const tr_s2s *m, double *score, char *note, siz
     tr_status st = mt_set_bleu(&e->dev, &e->dec, e->mm, 1, 0.0f, &e->bleu, err);
     int64_t tokens = 0;
     double nll = tr_s2s_nll(&e->st, m, &e->pairs, &tokens) / (double)(tokens > 0 ? tokens : 1);
-    *score = -e->bleu.score + 1e-3 * nll;
+    *score = e->by_nll ? nll : -e->bleu.score + 1e-3 * nll;
     snprintf(note, n, "dev BLEU %.2f NLL %.3f", e->bleu.score, nll);
     return st;
 }

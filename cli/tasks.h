@@ -42,8 +42,15 @@ typedef struct {
     s2s_model s;
     tr_bpe *bpe;
     char langs[64];     /* "en>fr", as triad.langs */
+    char select[8];     /* what chose its weights on dev: "bleu" or "nll" (triad.select) */
     char src[32], tgt[32];
 } mt_model;
+
+/* Translations are at most 2n + 10 subword units for a source of n (and
+ * TR_MT_MAX_LEN): a weak model that never says <eos> stops there. */
+#define MT_LEN_A 2
+#define MT_LEN_B 10
+void mt_decoder_limits(tr_s2s_decoder *d);
 
 /* Language names become file suffixes: letters, digits, '_' and '-'. */
 int mt_lang_ok(const char *l);
@@ -76,6 +83,7 @@ typedef struct {
     tr_s2s_state st;
     tr_s2s_decoder dec;
     const mt_model *mm;
+    int by_nll;            /* the dev NLL decides instead of BLEU */
     tr_bleu bleu;
 } mt_dev;
 
@@ -83,8 +91,10 @@ typedef struct {
  * greedy translation (batch sentences at once) and NLL; 0 or 1. */
 int mt_dev_init(mt_dev *e, const char *cmd, const char *prefix, const mt_model *mm, int batch);
 void mt_dev_free(mt_dev *e);
-/* tr_s2s_validate_fn: greedy dev BLEU decides; the dev NLL per token breaks
- * ties (such as BLEU 0 early in training). */
+/* tr_s2s_validate_fn: greedy dev BLEU decides, the dev NLL per token
+ * breaking ties (such as BLEU 0 early in training); or, with by_nll, the dev
+ * NLL alone (steadier when BLEU stays near 0 for many epochs, as with little
+ * data). */
 tr_status mt_validate(void *ctx, const tr_s2s *m, double *score, char *note, size_t n, tr_err *err);
 
 #endif

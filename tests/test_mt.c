@@ -303,6 +303,10 @@ static void test_cli_resume_keeps_units(void **state)
                   "--merges and --units cannot be combined with --resume");
     assert_failed(th_triad(out, OUTSZ, "mt train --train %s --dev %s --src fr --tgt en --output %s --resume --epochs 3",
                            g_train, g_dev, a), "translates en into fr, not fr into en");
+    assert_failed(th_triad(out, OUTSZ, "mt train --train %s --dev %s --output %s --resume --epochs 3 --select nll", g_train,
+                           g_dev, a), "chooses its weights by dev bleu; it cannot go on with --select nll");
+    assert_failed(th_triad(out, OUTSZ, "mt train --train %s --dev %s --output %s --resume --select loss", g_train, g_dev, a),
+                  "--select must be bleu or nll");
     /* the reverse direction with the same units and vocabularies */
     char r[512];
     th_tmp(r, sizeof r, "mt_reverse.st");

@@ -289,6 +289,7 @@ static void decode_model(tiny *t, tr_s2s_config cfg, uint64_t seed)
 static void test_beam1_equals_greedy(void **state)
 {
     (void)state;
+    int cut = 0;
     for (uint64_t seed = 1; seed <= 4; seed++) {
         tiny t;
         decode_model(&t, tiny_config(seed % 2 ? TR_S2S_ATT_GENERAL : TR_S2S_ATT_DOT, (int)(seed % 3 != 0),
@@ -318,9 +319,29 @@ static void test_beam1_equals_greedy(void **state)
             for (int k = 0; k < len[i]; k++)
                 assert_int_equal(b->ids[i * 3 * 7 + k], ids[i][k]);
         }
+        /* a length limit relative to the input: greedy and beam outputs stop at min(7, n - 1) tokens; a
+         * greedy output shorter than its limit is unchanged */
+        d.len_a = 1;
+        d.len_b = -1;
+        for (int beam = 1; beam <= 3; beam++) {
+            const tr_s2s_nbest *o = beam == 1 ? tr_s2s_greedy(&d, &t.m, t.src, t.src_len, 4)
+                                              : tr_s2s_beam(&d, &t.m, t.src, t.src_len, 4, beam, 0.0f);
+            for (int i = 0; i < 4; i++) {
+                const int lim = t.src_len[i] - 1 < 7 ? (t.src_len[i] - 1 < 1 ? 1 : t.src_len[i] - 1) : 7;
+                for (int j = 0; j < o->n[i]; j++)
+                    assert_true(o->len[i * 3 + j] <= lim);
+                if (beam == 1 && len[i] <= lim) {
+                    assert_int_equal(o->len[i * 3], len[i]);
+                } else if (beam == 1) {
+                    assert_int_equal(o->len[i * 3], lim);
+                    cut++;
+                }
+            }
+        }
         tr_s2s_decoder_free(&d);
         tiny_free(&t);
     }
+    assert_true(cut > 0); /* some outputs were longer than their limit */
 }
 
 static int same_hyp(const int32_t *a, int na, const int32_t *b, int nb)

@@ -177,6 +177,7 @@ typedef struct {
     int games;                   /* monolingual sentences per dual step */
     int K;                       /* candidates per sentence (beam width) */
     int max_len;                 /* longest candidate */
+    int len_a, len_b;            /* and at most len_a * n + len_b for a sentence of n when len_a > 0 */
     double alpha;                /* reward = alpha LM + (1 - alpha) reconstruction */
     int lm_norm;                 /* the LM reward per token (divided by length + 1) */
     tr_baseline baseline;

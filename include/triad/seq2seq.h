@@ -264,12 +264,16 @@ typedef struct {
 } tr_s2s_nbest;
 
 /* A decoder for batches of up to B inputs of up to S tokens, beams of up to
- * k and outputs of up to max_len tokens (a hypothesis that reaches max_len
- * tokens is ended with <eos>). Allocates everything once. Inputs whose
+ * k and outputs of up to max_len tokens (a hypothesis that reaches its
+ * input's limit, max_len or len_a * n + len_b, is ended with <eos>). Allocates everything once. Inputs whose
  * search has ended are compacted out of the lanes, so a step costs only
  * what is still being decoded. */
 typedef struct {
     int B, S, k, max_len;
+    int len_a, len_b;    /* when len_a > 0, an input of n tokens gets at most
+                            min(max_len, len_a * n + len_b) output tokens
+                            (0 after tr_s2s_decoder_init: max_len only) */
+    int *limit;          /* (B) each input's limit in the current call */
     tr_s2s_state enc;    /* the encoder's activations (B, S) */
     tr_arena arena;
     tr_s2s_nbest out;

@@ -267,6 +267,8 @@ static char *state_json(const run *t)
     cJSON_AddNumberToObject(j, "games", o->games);
     cJSON_AddNumberToObject(j, "K", o->K);
     cJSON_AddNumberToObject(j, "max_len", o->max_len);
+    cJSON_AddNumberToObject(j, "len_a", o->len_a);
+    cJSON_AddNumberToObject(j, "len_b", o->len_b);
     tr_json_add_exact(j, "alpha", o->alpha);
     cJSON_AddBoolToObject(j, "lm_norm", o->lm_norm);
     cJSON_AddNumberToObject(j, "baseline", o->baseline);
@@ -406,6 +408,8 @@ static tr_status read_opts(run *t, const tr_st_file *f, tr_err *err)
         o->games = (int)tr_json_num(j, "games", &ok);
         o->K = (int)tr_json_num(j, "K", &ok);
         o->max_len = (int)tr_json_num(j, "max_len", &ok);
+        o->len_a = (int)tr_json_num(j, "len_a", &ok);
+        o->len_b = (int)tr_json_num(j, "len_b", &ok);
         o->alpha = tr_json_num(j, "alpha", &ok);
         o->lm_norm = tr_json_bool(j, "lm_norm", &ok);
         o->baseline = (tr_baseline)(int)tr_json_num(j, "baseline", &ok);
@@ -643,6 +647,8 @@ tr_status tr_dual_train(tr_dual_model *ab, tr_dual_model *ba, const tr_lm *lm_a,
             (st = tr_s2s_state_init(&r->st, r->dm->m, t.L, lens[i][0], lens[i][1] + 1, o->seed, 10 + (uint64_t)i, err)) ||
             (st = tr_s2s_decoder_init(&r->dec, r->dm->m, o->games, lens[i][0], K, o->max_len, err)))
             break;
+        r->dec.len_a = o->len_a;
+        r->dec.len_b = o->len_b;
         const tr_lm *lm = t.lm[i];
         if (lm && (st = tr_lm_scorer_init(&t.sc[i], lm, t.L, i == 0 ? len_a : len_b, o->seed, err)))
             break;

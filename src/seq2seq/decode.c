@@ -53,6 +53,7 @@ static void decoder_declare(tr_s2s_decoder *d, const tr_s2s *m, tr_arena *a)
     d->parent = tr_arena_bytes(a, N * sizeof(int));
     d->alive = tr_arena_bytes(a, (size_t)d->B * sizeof(int));
     d->act = tr_arena_bytes(a, (size_t)d->B * sizeof(int));
+    d->limit = tr_arena_bytes(a, (size_t)d->B * sizeof(int));
     d->keep = tr_arena_bytes(a, N * sizeof(int));
     d->cand_s = tr_arena_bytes(a, (size_t)d->k * sizeof(double));
     d->cand_i = tr_arena_bytes(a, (size_t)d->k * sizeof(int));
@@ -207,6 +208,17 @@ static void compact_lanes(tr_s2s_decoder *d, const tr_s2s *m, int N, int n2, int
     }
 }
 
+/* Each input's output-length limit for this call (see len_a, len_b). */
+static void set_limits(tr_s2s_decoder *d, const int *src_len, int b)
+{
+    for (int i = 0; i < b; i++) {
+        int64_t lim = d->max_len;
+        if (d->len_a > 0 && (int64_t)d->len_a * src_len[i] + d->len_b < lim)
+            lim = (int64_t)d->len_a * src_len[i] + d->len_b;
+        d->limit[i] = lim < 1 ? 1 : (int)lim;
+    }
+}
+
 const tr_s2s_nbest *tr_s2s_greedy(tr_s2s_decoder *d, const tr_s2s *m,
                                   const int32_t *const *src,
                                   const int *src_len, int b)
@@ -214,6 +226,7 @@ const tr_s2s_nbest *tr_s2s_greedy(tr_s2s_decoder *d, const tr_s2s *m,
     const tr_s2s_config *c = &m->cfg;
     const int V = c->tgt_vocab, L = d->max_len, k = d->k;
     TR_ASSERT(b >= 1 && b <= d->B);
+    set_limits(d, src_len, b);
     setup_lanes(d, m, src, src_len, b, 1);
     const float *keys = m->att_in ? d->keys : d->mem;
     tr_s2s_nbest *o = &d->out;
@@ -229,7 +242,7 @@ const tr_s2s_nbest *tr_s2s_greedy(tr_s2s_decoder *d, const tr_s2s *m,
         for (int p = 0; p < N; p++) {
             const int h = d->act[p] * k;
             int32_t best = TR_EOS_ID;
-            if (step < L) {
+            if (step < d->limit[d->act[p]]) {
                 const float *z = d->logits + (size_t)p * V;
                 best = 0;
                 for (int v = 1; v < V; v++)
@@ -282,6 +295,7 @@ const tr_s2s_nbest *tr_s2s_beam(tr_s2s_decoder *d, const tr_s2s *m,
     const int V = c->tgt_vocab, L = d->max_len, k = d->k, K = beam;
     const int Hd = c->dec_hidden;
     TR_ASSERT(b >= 1 && b <= d->B && beam >= 1 && beam <= d->k && len_norm >= 0.0f);
+    set_limits(d, src_len, b);
     setup_lanes(d, m, src, src_len, b, K);
     const float *keys = m->att_in ? d->keys : d->mem;
     tr_s2s_nbest *o = &d->out;
@@ -301,7 +315,7 @@ const tr_s2s_nbest *tr_s2s_beam(tr_s2s_decoder *d, const tr_s2s *m,
             for (int j = 0; j < d->alive[p]; j++) {
                 const int lane = p * K + j;
                 const double base = d->beam_logp[lane];
-                if (step == L) {
+                if (step == d->limit[i]) {
                     cand_insert(d->cand_s, d->cand_i, &nc, slots, base + token_logp(d, V, lane, TR_EOS_ID),
                                 lane * V + TR_EOS_ID);
                     continue;
