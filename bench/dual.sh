@@ -106,11 +106,12 @@ case $STEP in
         done
         ;;
     bt)
-        # pseudo pairs: B-side monolingual text translated into A by B->A (10%), and A into B by A->B
+        # pseudo pairs: B-side monolingual text translated into A by B->A (10%), and A into B by A->B;
+        # an empty prediction makes no pair
         if [ "$TASK" = g2p ]; then
-            "$T" p2g predict --model "$S/$BA10.st" --beam 5 --threads "$THREADS" <"$MONO_B" >"$D/g2p-bt-ab.lex"
+            "$T" p2g predict --model "$S/$BA10.st" --beam 5 --threads "$THREADS" <"$MONO_B" | awk 'NF >= 2' >"$D/g2p-bt-ab.lex"
             cat "$PAIRED" >>"$D/g2p-bt-ab.lex"
-            "$T" g2p predict --model "$S/$AB10.st" --beam 5 --threads "$THREADS" <"$MONO_A" >"$D/g2p-bt-ba.lex"
+            "$T" g2p predict --model "$S/$AB10.st" --beam 5 --threads "$THREADS" <"$MONO_A" | awk 'NF >= 2' >"$D/g2p-bt-ba.lex"
             cat "$PAIRED" >>"$D/g2p-bt-ba.lex"
             for dir in ab ba; do
                 cmd=$([ $dir = ab ] && echo g2p || echo p2g)
@@ -118,10 +119,16 @@ case $STEP in
                     --epochs 30 --threads "$THREADS" --log "$D/g2p-bt-$dir.csv" 2>"$D/g2p-bt-$dir.log" | tee "$D/g2p-bt-$dir.out"
             done
         else
-            "$T" mt translate --model "$S/$BA10.st" --beam 5 --threads "$THREADS" <"$MONO_B" >"$D/mt-bt-ab.en"
-            cp "$MONO_B" "$D/mt-bt-ab.fr"
-            "$T" mt translate --model "$S/$AB10.st" --beam 5 --threads "$THREADS" <"$MONO_A" >"$D/mt-bt-ba.fr"
-            cp "$MONO_A" "$D/mt-bt-ba.en"
+            # keep_pairs PSEUDO REAL OUT_PSEUDO OUT_REAL: the line pairs whose translation is not empty
+            keep_pairs() {
+                paste -d '\t' "$1" "$2" | awk -F '\t' '$1 != "" && $2 != ""' >"$D/mt-bt.tsv"
+                cut -f 1 "$D/mt-bt.tsv" >"$3"
+                cut -f 2 "$D/mt-bt.tsv" >"$4"
+            }
+            "$T" mt translate --model "$S/$BA10.st" --beam 5 --threads "$THREADS" <"$MONO_B" >"$D/mt-bt-ab.pseudo"
+            keep_pairs "$D/mt-bt-ab.pseudo" "$MONO_B" "$D/mt-bt-ab.en" "$D/mt-bt-ab.fr"
+            "$T" mt translate --model "$S/$AB10.st" --beam 5 --threads "$THREADS" <"$MONO_A" >"$D/mt-bt-ba.pseudo"
+            keep_pairs "$D/mt-bt-ba.pseudo" "$MONO_A" "$D/mt-bt-ba.fr" "$D/mt-bt-ba.en"
             for dir in ab ba; do
                 cat data/mt/paired10.en >>"$D/mt-bt-$dir.en"
                 cat data/mt/paired10.fr >>"$D/mt-bt-$dir.fr"
