@@ -10,7 +10,7 @@
 
 /* The lexicon at path as evaluation items of the task. */
 int pron_load_items(const char *cmd, const char *path, tr_pron_task task, const tr_vocab *src,
-                      const tr_vocab *tgt, tr_lexicon *lx, tr_pron_items *it)
+                    const tr_vocab *tgt, tr_lexicon *lx, tr_pron_items *it)
 {
     tr_err err;
     if (tr_lexicon_read(lx, path, &err))
@@ -22,8 +22,6 @@ int pron_load_items(const char *cmd, const char *path, tr_pron_task task, const 
     }
     return 0;
 }
-
-
 
 int pron_dev_init(pron_dev *e, const char *cmd, const char *path, tr_pron_task task, const s2s_model *mf, int batch)
 {
@@ -64,8 +62,6 @@ tr_status pron_validate(void *ctx, const tr_s2s *m, double *score, char *note, s
 }
 
 /* ---------------------------------------------------------------- translation */
-
-
 
 /* Language names become file suffixes: letters, digits, '_' and '-'. */
 void mt_decoder_limits(tr_s2s_decoder *d)
@@ -149,7 +145,6 @@ int mt_read_corpus(const char *cmd, const char *prefix, const mt_model *mm, tr_m
 
 /* ---------------------------------------------------------------- BLEU of a corpus */
 
-
 int mt_set_load(mt_set *e, const char *cmd, const char *prefix, const mt_model *mm)
 {
     memset(e, 0, sizeof *e);
@@ -198,7 +193,6 @@ void mt_print_bleu(FILE *f, const char *label, const tr_bleu *b)
             b->ref_len > 0 ? (double)b->sys_len / (double)b->ref_len : 0.0, (long long)b->sys_len,
             (long long)b->ref_len);
 }
-
 
 /* Greedy dev BLEU decides; the dev NLL per token breaks ties (such as
  * BLEU 0 early in training, where the weights must still be allowed to
