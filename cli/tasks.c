@@ -63,13 +63,13 @@ tr_status pron_validate(void *ctx, const tr_s2s *m, double *score, char *note, s
 
 /* ---------------------------------------------------------------- translation */
 
-/* Language names become file suffixes: letters, digits, '_' and '-'. */
 void mt_decoder_limits(tr_s2s_decoder *d)
 {
     d->len_a = MT_LEN_A;
     d->len_b = MT_LEN_B;
 }
 
+/* Language names become file suffixes: letters, digits, '_' and '-'. */
 int mt_lang_ok(const char *l)
 {
     size_t n = strlen(l);
