@@ -288,9 +288,28 @@ static void test_dropout(void **state)
     free(c.x); free(c.out); free(c.mask); free(c.R); free(dx);
 }
 
+/* tr_tanhf against tanh in double: relative error below 1e-6 across the
+ * range (both branches and the switch between them), odd, saturating. */
+static void test_tanhf(void **state)
+{
+    (void)state;
+    double worst = 0.0;
+    for (double x = -12.0; x <= 12.0; x += 1.0 / 4096) {
+        const float f = (float)x;
+        const double r = tanh((double)f), e = fabs(tr_tanhf(f) - r) / (r != 0.0 ? fabs(r) : 1.0);
+        worst = e > worst ? e : worst;
+        assert_true(tr_tanhf(-f) == -tr_tanhf(f));
+    }
+    if (!(worst < 1e-6))
+        fail_msg("tr_tanhf: relative error %g", worst);
+    assert_true(tr_tanhf(0.0f) == 0.0f && tr_tanhf(40.0f) == 1.0f && tr_tanhf(-40.0f) == -1.0f);
+    assert_true(fabs(tr_sigmoidf(0.0f) - 0.5) < 1e-7 && tr_sigmoidf(-100.0f) >= 0.0f && tr_sigmoidf(100.0f) == 1.0f);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_tanhf),
         cmocka_unit_test(test_linear_grad),
         cmocka_unit_test(test_linear_forward_values),
         cmocka_unit_test(test_embedding_grad_sparse),

@@ -12,11 +12,6 @@
 #include <math.h>
 #include <string.h>
 
-static inline float sigmoidf(float x)
-{
-    return 1.0f / (1.0f + expf(-x));
-}
-
 void tr_lstm_forward(float *h, float *c, float *gates, const float *x,
                      const float *h0, const float *c0, const float *w_ih,
                      const float *w_hh, const float *b_ih, const float *b_hh,
@@ -43,15 +38,15 @@ void tr_lstm_forward(float *h, float *c, float *gates, const float *x,
             const float *cpb = cp + (size_t)b * H;
             float *ctb = ct + (size_t)b * H, *htb = ht + (size_t)b * H;
             for (int k = 0; k < H; k++) {
-                float i = sigmoidf(gi[k]), f = sigmoidf(gf[k]);
-                float g = tanhf(gg[k]), o = sigmoidf(go[k]);
+                float i = tr_sigmoidf(gi[k]), f = tr_sigmoidf(gf[k]);
+                float g = tr_tanhf(gg[k]), o = tr_sigmoidf(go[k]);
                 float cn = f * cpb[k] + i * g;
                 gi[k] = i;
                 gf[k] = f;
                 gg[k] = g;
                 go[k] = o;
                 ctb[k] = cn;
-                htb[k] = o * tanhf(cn);
+                htb[k] = o * tr_tanhf(cn);
             }
         }
     }
@@ -92,7 +87,7 @@ void tr_lstm_backward(float *dx, float *dh0, float *dc0, float *dw_ih,
             float *dhn = dh_next + (size_t)b * H, *dcn = dc_next + (size_t)b * H;
             for (int k = 0; k < H; k++) {
                 float i = gi[k], f = gf[k], g = gg[k], o = go[k];
-                float tc = tanhf(ctb[k]);
+                float tc = tr_tanhf(ctb[k]);
                 float dhk = dhb[k] + dhn[k];
                 float dck = dcn[k] + dhk * o * (1.0f - tc * tc);
                 /* derivatives through the nonlinearities, at the pre-activations */

@@ -449,7 +449,7 @@ void tr_s2s_encode(tr_s2s_state *s, const tr_s2s *m, int train)
         tr_linear_forward(h0, s->final, m->bridge_w->value.data + (size_t)l * Hd * C,
                           m->bridge_b->value.data + (size_t)l * Hd, b, C, Hd);
         for (size_t k = 0; k < (size_t)b * Hd; k++)
-            h0[k] = tanhf(h0[k]);
+            h0[k] = tr_tanhf(h0[k]);
     }
 }
 
@@ -461,7 +461,7 @@ void tr_s2s_att_out(float *ht, const float *ctx, const float *q, const float *Wc
     tr_sgemm(0, 1, b, Hd, C, 1.0f, ctx, C, Wc, C + Hd, 0.0f, ht, Hd);
     tr_sgemm(0, 1, b, Hd, Hd, 1.0f, q, Hd, Wc + C, C + Hd, 1.0f, ht, Hd);
     for (size_t k = 0; k < (size_t)b * Hd; k++)
-        ht[k] = tanhf(ht[k]);
+        ht[k] = tr_tanhf(ht[k]);
 }
 
 double tr_s2s_forward(tr_s2s_state *s, const tr_s2s *m, int train)
