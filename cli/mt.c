@@ -23,8 +23,9 @@ static int cmd_train(int argc, char **argv)
              "that translates PREFIX.SRC into PREFIX.TGT: line-aligned UTF-8 text, one sentence per line.\n"
              "Joint byte-pair-encoded subword units are learned on both sides of --train (--merges) and saved\n"
              "in the checkpoint. Training pairs with a side of more than --max-len units are left out; a\n"
-             "sentence to translate may have up to %d units. After each epoch dev is translated greedily;\n"
-             "--output keeps the weights with the best dev BLEU. Ctrl-C saves; --resume continues exactly.",
+             "sentence to translate may have up to %d units, its translation up to 2n + 10. After each epoch\n"
+             "dev is translated greedily; --output keeps the weights with the best dev BLEU (--select nll: the\n"
+             "best dev NLL). Ctrl-C saves; --resume continues exactly.",
              TR_MT_MAX_LEN);
     s2s_args a;
     const char *train = NULL, *dev = NULL, *test = NULL, *src = NULL, *tgt = NULL;
