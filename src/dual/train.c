@@ -279,14 +279,9 @@ static char *state_json(const run *t)
     cJSON_AddNumberToObject(j, "dsl_warmup", (double)o->dsl_warmup);
     cJSON_AddNumberToObject(j, "steps", (double)o->steps);
     cJSON_AddNumberToObject(j, "eval_every", (double)o->eval_every);
-    cJSON_AddStringToObject(j, "optim", o->opt.kind == TR_OPT_ADAM ? "adam" : "sgd");
-    cJSON_AddNumberToObject(j, "lr_ab", (double)t->r[0].opt.cfg.lr);
+    /* the A->B optimiser's configuration; B->A differs only by its rate */
+    tr_json_add_opt(j, &t->r[0].opt.cfg);
     cJSON_AddNumberToObject(j, "lr_ba", (double)t->r[1].opt.cfg.lr);
-    cJSON_AddNumberToObject(j, "momentum", (double)o->opt.momentum);
-    cJSON_AddNumberToObject(j, "weight_decay", (double)o->opt.weight_decay);
-    cJSON_AddNumberToObject(j, "beta1", (double)o->opt.beta1);
-    cJSON_AddNumberToObject(j, "beta2", (double)o->opt.beta2);
-    cJSON_AddNumberToObject(j, "eps", (double)o->opt.eps);
     cJSON_AddNumberToObject(j, "clip", (double)o->clip);
     cJSON_AddStringToObject(j, "seed", u64_str(a, o->seed));
     cJSON_AddNumberToObject(j, "n_pairs", (double)t->pairs.d->n);
@@ -420,13 +415,7 @@ static tr_status read_opts(run *t, const tr_st_file *f, tr_err *err)
         o->dsl_warmup = (int64_t)tr_json_num(j, "dsl_warmup", &ok);
         o->steps = (int64_t)tr_json_num(j, "steps", &ok);
         o->eval_every = (int64_t)tr_json_num(j, "eval_every", &ok);
-        ok = ok && !tr_opt_kind_parse(tr_json_str(j, "optim", &ok), &o->opt.kind, NULL);
-        o->opt.lr = (float)tr_json_num(j, "lr_ab", &ok);
-        o->opt.momentum = (float)tr_json_num(j, "momentum", &ok);
-        o->opt.weight_decay = (float)tr_json_num(j, "weight_decay", &ok);
-        o->opt.beta1 = (float)tr_json_num(j, "beta1", &ok);
-        o->opt.beta2 = (float)tr_json_num(j, "beta2", &ok);
-        o->opt.eps = (float)tr_json_num(j, "eps", &ok);
+        tr_json_read_opt(j, &o->opt, &ok);
         o->clip = (float)tr_json_num(j, "clip", &ok);
         o->seed = strtoull(tr_json_str(j, "seed", &ok), NULL, 10);
         np = (int64_t)tr_json_num(j, "n_pairs", &ok);
@@ -470,8 +459,7 @@ static tr_status read_rest(run *t, const tr_st_file *f, tr_err *err)
         model_run *r = &t->r[i];
         snprintf(k, sizeof k, "%s_opt_step", mn[i]);
         r->opt.step = (int64_t)tr_json_num(j, k, &ok);
-        snprintf(k, sizeof k, "lr_%s", mn[i]);
-        r->opt.cfg.lr = (float)tr_json_num(j, k, &ok);
+        r->opt.cfg.lr = (float)tr_json_num(j, i == 0 ? "lr" : "lr_ba", &ok);
         snprintf(k, sizeof k, "%s_have_best", mn[i]);
         r->have_best = tr_json_bool(j, k, &ok);
         snprintf(k, sizeof k, "%s_best_score", mn[i]);

@@ -40,3 +40,25 @@ void tr_json_add_exact(cJSON *j, const char *key, double x)
     snprintf(buf, sizeof buf, "%.17g", x);
     TR_ASSERT(cJSON_AddRawToObject(j, key, buf) != NULL);
 }
+
+void tr_json_add_opt(cJSON *j, const tr_opt_config *c)
+{
+    cJSON_AddStringToObject(j, "optim", c->kind == TR_OPT_ADAM ? "adam" : "sgd");
+    cJSON_AddNumberToObject(j, "lr", (double)c->lr);
+    cJSON_AddNumberToObject(j, "momentum", (double)c->momentum);
+    cJSON_AddNumberToObject(j, "weight_decay", (double)c->weight_decay);
+    cJSON_AddNumberToObject(j, "beta1", (double)c->beta1);
+    cJSON_AddNumberToObject(j, "beta2", (double)c->beta2);
+    cJSON_AddNumberToObject(j, "eps", (double)c->eps);
+}
+
+void tr_json_read_opt(const cJSON *j, tr_opt_config *c, int *ok)
+{
+    *ok = *ok && !tr_opt_kind_parse(tr_json_str(j, "optim", ok), &c->kind, NULL);
+    c->lr = (float)tr_json_num(j, "lr", ok);
+    c->momentum = (float)tr_json_num(j, "momentum", ok);
+    c->weight_decay = (float)tr_json_num(j, "weight_decay", ok);
+    c->beta1 = (float)tr_json_num(j, "beta1", ok);
+    c->beta2 = (float)tr_json_num(j, "beta2", ok);
+    c->eps = (float)tr_json_num(j, "eps", ok);
+}

@@ -7,6 +7,8 @@
 #ifndef TRIAD_IO_JSON_H
 #define TRIAD_IO_JSON_H
 
+#include "triad/optim.h"
+
 #include <cJSON.h>
 
 double tr_json_num(const cJSON *j, const char *key, int *ok);
@@ -17,5 +19,10 @@ int tr_json_bool(const cJSON *j, const char *key, int *ok);
  * round to 15 digits): running sums and scores that a resumed run must
  * continue bit for bit. */
 void tr_json_add_exact(cJSON *j, const char *key, double x);
+/* An optimiser's configuration as the fields optim, lr, momentum,
+ * weight_decay, beta1, beta2 and eps of j, and back (a missing or bad field
+ * clears *ok). */
+void tr_json_add_opt(cJSON *j, const tr_opt_config *c);
+void tr_json_read_opt(const cJSON *j, tr_opt_config *c, int *ok);
 
 #endif

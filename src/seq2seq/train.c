@@ -175,13 +175,7 @@ static char *state_json(const trainer *t, int64_t model_step)
     cJSON *j = cJSON_CreateObject();
     cJSON_AddNumberToObject(j, "batch", o->batch);
     cJSON_AddNumberToObject(j, "epochs", o->epochs);
-    cJSON_AddStringToObject(j, "optim", t->opt.cfg.kind == TR_OPT_ADAM ? "adam" : "sgd");
-    cJSON_AddNumberToObject(j, "lr", (double)t->opt.cfg.lr);
-    cJSON_AddNumberToObject(j, "momentum", (double)t->opt.cfg.momentum);
-    cJSON_AddNumberToObject(j, "weight_decay", (double)t->opt.cfg.weight_decay);
-    cJSON_AddNumberToObject(j, "beta1", (double)t->opt.cfg.beta1);
-    cJSON_AddNumberToObject(j, "beta2", (double)t->opt.cfg.beta2);
-    cJSON_AddNumberToObject(j, "eps", (double)t->opt.cfg.eps);
+    tr_json_add_opt(j, &t->opt.cfg);
     cJSON_AddNumberToObject(j, "clip", (double)o->clip);
     cJSON_AddNumberToObject(j, "decay", (double)o->decay);
     cJSON_AddNumberToObject(j, "patience", o->patience);
@@ -274,13 +268,7 @@ static tr_status read_state_opts(trainer *t, const tr_st_file *f, int64_t model_
         o->batch = (int)tr_json_num(j, "batch", &ok);
         if (o->epochs <= 0)
             o->epochs = (int)tr_json_num(j, "epochs", &ok);
-        ok = ok && !tr_opt_kind_parse(tr_json_str(j, "optim", &ok), &o->opt.kind, NULL);
-        o->opt.lr = (float)tr_json_num(j, "lr", &ok);
-        o->opt.momentum = (float)tr_json_num(j, "momentum", &ok);
-        o->opt.weight_decay = (float)tr_json_num(j, "weight_decay", &ok);
-        o->opt.beta1 = (float)tr_json_num(j, "beta1", &ok);
-        o->opt.beta2 = (float)tr_json_num(j, "beta2", &ok);
-        o->opt.eps = (float)tr_json_num(j, "eps", &ok);
+        tr_json_read_opt(j, &o->opt, &ok);
         o->clip = (float)tr_json_num(j, "clip", &ok);
         o->decay = (float)tr_json_num(j, "decay", &ok);
         o->patience = (int)tr_json_num(j, "patience", &ok);
