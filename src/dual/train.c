@@ -252,16 +252,9 @@ static int game_step(run *t, int from)
 
 /* ---------------------------------------------------------------- checkpoints */
 
-static char *u64_str(char *buf, uint64_t x)
-{
-    snprintf(buf, 24, "%llu", (unsigned long long)x);
-    return buf;
-}
-
 static char *state_json(const run *t)
 {
     const tr_dual_opts *o = t->o;
-    char a[24], b[24], c[24], d[24], e[24];
     cJSON *j = cJSON_CreateObject();
     cJSON_AddNumberToObject(j, "batch", o->batch);
     cJSON_AddNumberToObject(j, "games", o->games);
@@ -283,7 +276,7 @@ static char *state_json(const run *t)
     tr_json_add_opt(j, &t->r[0].opt.cfg);
     cJSON_AddNumberToObject(j, "lr_ba", (double)t->r[1].opt.cfg.lr);
     cJSON_AddNumberToObject(j, "clip", (double)o->clip);
-    cJSON_AddStringToObject(j, "seed", u64_str(a, o->seed));
+    tr_json_add_u64(j, "seed", o->seed);
     cJSON_AddNumberToObject(j, "n_pairs", (double)t->pairs.d->n);
     cJSON_AddNumberToObject(j, "n_mono_a", (double)t->mono[0].d->n);
     cJSON_AddNumberToObject(j, "n_mono_b", (double)t->mono[1].d->n);
@@ -310,9 +303,9 @@ static char *state_json(const run *t)
         snprintf(k, sizeof k, "%s_best_step", mn[i]);
         cJSON_AddNumberToObject(j, k, (double)r->best_step);
         snprintf(k, sizeof k, "%s_rng_state", mn[i]);
-        cJSON_AddStringToObject(j, k, u64_str(i ? b : c, r->st.rng.state));
+        tr_json_add_u64(j, k, r->st.rng.state);
         snprintf(k, sizeof k, "%s_rng_inc", mn[i]);
-        cJSON_AddStringToObject(j, k, u64_str(i ? d : e, r->st.rng.inc));
+        tr_json_add_u64(j, k, r->st.rng.inc);
     }
     cJSON_AddNumberToObject(j, "games_a", (double)t->games[0]);
     cJSON_AddNumberToObject(j, "games_b", (double)t->games[1]);
@@ -417,7 +410,7 @@ static tr_status read_opts(run *t, const tr_st_file *f, tr_err *err)
         o->eval_every = (int64_t)tr_json_num(j, "eval_every", &ok);
         tr_json_read_opt(j, &o->opt, &ok);
         o->clip = (float)tr_json_num(j, "clip", &ok);
-        o->seed = strtoull(tr_json_str(j, "seed", &ok), NULL, 10);
+        o->seed = tr_json_u64(j, "seed", &ok);
         np = (int64_t)tr_json_num(j, "n_pairs", &ok);
         na = (int64_t)tr_json_num(j, "n_mono_a", &ok);
         nbm = (int64_t)tr_json_num(j, "n_mono_b", &ok);
@@ -467,9 +460,9 @@ static tr_status read_rest(run *t, const tr_st_file *f, tr_err *err)
         snprintf(k, sizeof k, "%s_best_step", mn[i]);
         r->best_step = (int64_t)tr_json_num(j, k, &ok);
         snprintf(k, sizeof k, "%s_rng_state", mn[i]);
-        r->st.rng.state = strtoull(tr_json_str(j, k, &ok), NULL, 10);
+        r->st.rng.state = tr_json_u64(j, k, &ok);
         snprintf(k, sizeof k, "%s_rng_inc", mn[i]);
-        r->st.rng.inc = strtoull(tr_json_str(j, k, &ok), NULL, 10);
+        r->st.rng.inc = tr_json_u64(j, k, &ok);
     }
     t->games[0] = (int64_t)tr_json_num(j, "games_a", &ok);
     t->games[1] = (int64_t)tr_json_num(j, "games_b", &ok);

@@ -4,6 +4,7 @@
 
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 
 double tr_json_num(const cJSON *j, const char *key, int *ok)
 {
@@ -61,4 +62,16 @@ void tr_json_read_opt(const cJSON *j, tr_opt_config *c, int *ok)
     c->beta1 = (float)tr_json_num(j, "beta1", ok);
     c->beta2 = (float)tr_json_num(j, "beta2", ok);
     c->eps = (float)tr_json_num(j, "eps", ok);
+}
+
+void tr_json_add_u64(cJSON *j, const char *key, uint64_t x)
+{
+    char buf[24];
+    snprintf(buf, sizeof buf, "%llu", (unsigned long long)x);
+    TR_ASSERT(cJSON_AddStringToObject(j, key, buf) != NULL);
+}
+
+uint64_t tr_json_u64(const cJSON *j, const char *key, int *ok)
+{
+    return strtoull(tr_json_str(j, key, ok), NULL, 10);
 }

@@ -19,6 +19,10 @@ int tr_json_bool(const cJSON *j, const char *key, int *ok);
  * round to 15 digits): running sums and scores that a resumed run must
  * continue bit for bit. */
 void tr_json_add_exact(cJSON *j, const char *key, double x);
+/* A 64-bit unsigned value (seeds, random-stream states) as a decimal
+ * string, which JSON numbers (doubles) cannot hold exactly, and back. */
+void tr_json_add_u64(cJSON *j, const char *key, uint64_t x);
+uint64_t tr_json_u64(const cJSON *j, const char *key, int *ok);
 /* An optimiser's configuration as the fields optim, lr, momentum,
  * weight_decay, beta1, beta2 and eps of j, and back (a missing or bad field
  * clears *ok). */

@@ -67,17 +67,10 @@ static tr_status check_opts(const tr_lm_train_opts *o, tr_err *err)
 
 /* ---------------------------------------------------------------- state file */
 
-static char *u64_str(char *buf, uint64_t x)
-{
-    snprintf(buf, 24, "%" PRIu64, x);
-    return buf;
-}
-
 /* The metadata JSON of the training state. */
 static char *state_json(const trainer *t, int B)
 {
     const tr_lm_train_opts *o = t->o;
-    char a[24], b[24];
     cJSON *j = cJSON_CreateObject();
     cJSON_AddStringToObject(j, "train", t->train_path);
     cJSON_AddStringToObject(j, "valid", t->valid_path);
@@ -88,7 +81,7 @@ static char *state_json(const trainer *t, int B)
     tr_json_add_opt(j, &t->opt.cfg);
     cJSON_AddNumberToObject(j, "clip", (double)o->clip);
     cJSON_AddNumberToObject(j, "decay", (double)o->decay);
-    cJSON_AddStringToObject(j, "seed", u64_str(a, o->seed));
+    tr_json_add_u64(j, "seed", o->seed);
     cJSON_AddNumberToObject(j, "save_every", (double)o->save_every);
     cJSON_AddNumberToObject(j, "epoch", t->epoch);
     cJSON_AddBoolToObject(j, "in_epoch", t->in_epoch);
@@ -98,8 +91,8 @@ static char *state_json(const trainer *t, int B)
     tr_json_add_exact(j, "epoch_nll", t->epoch_nll);
     cJSON_AddNumberToObject(j, "epoch_n", (double)t->epoch_n);
     tr_json_add_exact(j, "train_seconds", t->train_seconds);
-    cJSON_AddStringToObject(j, "rng_state", u64_str(a, t->train->rng.state));
-    cJSON_AddStringToObject(j, "rng_inc", u64_str(b, t->train->rng.inc));
+    tr_json_add_u64(j, "rng_state", t->train->rng.state);
+    tr_json_add_u64(j, "rng_inc", t->train->rng.inc);
     cJSON *pos = cJSON_AddArrayToObject(j, "position");
     for (int i = 0; i < 2 * B + 1; i++)
         cJSON_AddItemToArray(pos, cJSON_CreateNumber((double)t->pos[i]));
@@ -178,7 +171,7 @@ static tr_status read_state_opts(trainer *t, const tr_st_file *f, int64_t model_
         tr_json_read_opt(j, &o->opt, &ok);
         o->clip = (float)tr_json_num(j, "clip", &ok);
         o->decay = (float)tr_json_num(j, "decay", &ok);
-        o->seed = strtoull(tr_json_str(j, "seed", &ok), NULL, 10);
+        o->seed = tr_json_u64(j, "seed", &ok);
         if (o->save_every <= 0)
             o->save_every = (int64_t)tr_json_num(j, "save_every", &ok);
         t->step = (int64_t)tr_json_num(j, "step", &ok);
@@ -218,8 +211,8 @@ static tr_status read_state_rest(trainer *t, const tr_st_file *f, tr_err *err)
     t->epoch_nll = tr_json_num(j, "epoch_nll", &ok);
     t->epoch_n = (int64_t)tr_json_num(j, "epoch_n", &ok);
     t->train_seconds = tr_json_num(j, "train_seconds", &ok);
-    t->train->rng.state = strtoull(tr_json_str(j, "rng_state", &ok), NULL, 10);
-    t->train->rng.inc = strtoull(tr_json_str(j, "rng_inc", &ok), NULL, 10);
+    t->train->rng.state = tr_json_u64(j, "rng_state", &ok);
+    t->train->rng.inc = tr_json_u64(j, "rng_inc", &ok);
     cJSON_Delete(j);
     if (!ok)
         return tr_err_set(err, TR_ERR_FORMAT, "%s: training state metadata is incomplete", t->state_path);

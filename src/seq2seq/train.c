@@ -162,16 +162,9 @@ static int64_t load_batch(trainer *t, int64_t k)
 
 /* ---------------------------------------------------------------- state file */
 
-static char *u64_str(char *buf, uint64_t x)
-{
-    snprintf(buf, 24, "%" PRIu64, x);
-    return buf;
-}
-
 static char *state_json(const trainer *t, int64_t model_step)
 {
     const tr_s2s_train_opts *o = t->o;
-    char a[24], b[24], c[24];
     cJSON *j = cJSON_CreateObject();
     cJSON_AddNumberToObject(j, "batch", o->batch);
     cJSON_AddNumberToObject(j, "epochs", o->epochs);
@@ -179,7 +172,7 @@ static char *state_json(const trainer *t, int64_t model_step)
     cJSON_AddNumberToObject(j, "clip", (double)o->clip);
     cJSON_AddNumberToObject(j, "decay", (double)o->decay);
     cJSON_AddNumberToObject(j, "patience", o->patience);
-    cJSON_AddStringToObject(j, "seed", u64_str(a, o->seed));
+    tr_json_add_u64(j, "seed", o->seed);
     cJSON_AddNumberToObject(j, "save_every", (double)o->save_every);
     cJSON_AddNumberToObject(j, "pairs", (double)t->d->n);
     cJSON_AddNumberToObject(j, "epoch", t->epoch);
@@ -197,8 +190,8 @@ static char *state_json(const trainer *t, int64_t model_step)
     cJSON_AddNumberToObject(j, "epoch_tokens", (double)t->epoch_tok);
     cJSON_AddNumberToObject(j, "epoch_pairs", (double)t->epoch_pairs);
     tr_json_add_exact(j, "train_seconds", t->train_seconds);
-    cJSON_AddStringToObject(j, "rng_state", u64_str(b, t->st.rng.state));
-    cJSON_AddStringToObject(j, "rng_inc", u64_str(c, t->st.rng.inc));
+    tr_json_add_u64(j, "rng_state", t->st.rng.state);
+    tr_json_add_u64(j, "rng_inc", t->st.rng.inc);
     char *s = cJSON_PrintUnformatted(j);
     cJSON_Delete(j);
     TR_ASSERT(s != NULL);
@@ -272,7 +265,7 @@ static tr_status read_state_opts(trainer *t, const tr_st_file *f, int64_t model_
         o->clip = (float)tr_json_num(j, "clip", &ok);
         o->decay = (float)tr_json_num(j, "decay", &ok);
         o->patience = (int)tr_json_num(j, "patience", &ok);
-        o->seed = strtoull(tr_json_str(j, "seed", &ok), NULL, 10);
+        o->seed = tr_json_u64(j, "seed", &ok);
         if (o->save_every <= 0)
             o->save_every = (int64_t)tr_json_num(j, "save_every", &ok);
         epoch = (int)tr_json_num(j, "epoch", &ok);
@@ -317,8 +310,8 @@ static tr_status read_state_rest(trainer *t, const tr_st_file *f, tr_err *err)
     t->epoch_tok = (int64_t)tr_json_num(j, "epoch_tokens", &ok);
     t->epoch_pairs = (int64_t)tr_json_num(j, "epoch_pairs", &ok);
     t->train_seconds = tr_json_num(j, "train_seconds", &ok);
-    t->st.rng.state = strtoull(tr_json_str(j, "rng_state", &ok), NULL, 10);
-    t->st.rng.inc = strtoull(tr_json_str(j, "rng_inc", &ok), NULL, 10);
+    t->st.rng.state = tr_json_u64(j, "rng_state", &ok);
+    t->st.rng.inc = tr_json_u64(j, "rng_inc", &ok);
     cJSON_Delete(j);
     if (!ok)
         return tr_err_set(err, TR_ERR_FORMAT, "%s: training state metadata is incomplete", t->state_path);
