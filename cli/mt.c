@@ -50,10 +50,6 @@ static int cmd_train(int argc, char **argv)
     int r = opts_parse(s, ns, argc, argv, 1, usage, what);
     if (r)
         return r == 1 ? 0 : 2;
-    if (!train || !dev) {
-        fprintf(stderr, "%s: --train and --dev are required (see --help)\n", cmd);
-        return 2;
-    }
     if (!a.resume && (!src || !tgt)) {
         fprintf(stderr, "%s: --src and --tgt are required (see --help)\n", cmd);
         return 2;

@@ -65,6 +65,10 @@ int s2s_options(s2s_args *a, opt_spec *s)
 
 int s2s_check(s2s_args *a, opt_spec *s, int ns, const char *cmd)
 {
+    if (!opts_find(s, ns, "train")->set || !opts_find(s, ns, "dev")->set) {
+        fprintf(stderr, "%s: --train and --dev are required (see --help)\n", cmd);
+        return 2;
+    }
     if (!a->o.output) {
         fprintf(stderr, "%s: --output is required (see --help)\n", cmd);
         return 2;

@@ -26,7 +26,8 @@ typedef struct {
  * parsing) and writes the shared option entries into s; returns how many. */
 int s2s_options(s2s_args *a, opt_spec *s);
 
-/* After opts_parse of the ns entries of s: --output is given; with
+/* After opts_parse of the ns entries of s (which hold the task's --train
+ * and --dev): --train, --dev and --output are given; with
  * --resume no option that the checkpoint fixes was given (and --epochs
  * defaults to the saved one); otherwise --output does not exist (or
  * --force), and the optimiser and model config are completed. Checks that

@@ -46,10 +46,6 @@ static int cmd_train(int argc, char **argv, tr_pron_task task)
     int r = opts_parse(s, ns, argc, argv, 1, usage, what);
     if (r)
         return r == 1 ? 0 : 2;
-    if (!train || !dev) {
-        fprintf(stderr, "%s: --train and --dev are required (see --help)\n", cmd);
-        return 2;
-    }
     if ((r = s2s_check(&a, s, ns, cmd)))
         return r;
 
