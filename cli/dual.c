@@ -72,6 +72,21 @@ static void end_free(end_model *e)
     free(e->bpe_text);
 }
 
+/* The longest sequence a command uses: --max-len, or when 0 the task's
+ * default (48 symbols for g2p/p2g, 80 subword units for mt). Returns 0, or
+ * 2 with a message when --max-len is over the side's limit. */
+static int max_len_for(int *max_len, const char *cmd, const end_model *e)
+{
+    if (*max_len == 0)
+        *max_len = strcmp(e->task, MT_TASK) ? TR_PRON_MAX_LEN : 80;
+    int limit = tr_side_max_len(&e->src);
+    if (*max_len > limit) {
+        fprintf(stderr, "%s: --max-len %d is over the limit of %d for %s\n", cmd, *max_len, limit, e->task);
+        return 2;
+    }
+    return 0;
+}
+
 static int same_vocab(const tr_vocab *a, const tr_vocab *b)
 {
     char *x = tr_vocab_to_string(a), *y = tr_vocab_to_string(b);
@@ -150,6 +165,20 @@ static void pair_free(dual_pair *p)
         end_free(&p->ba);
 }
 
+/* The sequences of a side's text of at most max_len symbols into out
+ * (replacing its contents); *left_out counts the longer ones. */
+static int read_side(const char *cmd, const tr_side *side, const char *path, int max_len, tr_s2s_data *out,
+                     int64_t *left_out)
+{
+    tr_err err;
+    tr_s2s_data_free(out);
+    if (tr_side_read(side, path, max_len, out, left_out, &err)) {
+        tr_s2s_data_init(out);
+        return tr_cli_fail(cmd, &err);
+    }
+    return 0;
+}
+
 /* ---------------------------------------------------------------- lm */
 
 static void lm_progress(void *ctx, int epoch, double train_nll, double dev_nll, int improved)
@@ -172,7 +201,7 @@ static int cmd_lm(int argc, char **argv)
     const char *model = NULL, *side = NULL, *train = NULL, *dev = NULL, *output = NULL;
     tr_lm_config c = {0, 64, 256, 1, 0.2f, 0};
     tr_marginal_opts o = {64, 20, 3, 5.0f, 2.0f, tr_opt_defaults(TR_OPT_ADAM), 1};
-    int threads = 1, quiet = 0;
+    int threads = 1, quiet = 0, max_len = 0;
     opt_spec s[] = {
         {"model", OPT_STR, &model, "the sequence-to-sequence checkpoint whose side this is", 1, 0, 0},
         {"side", OPT_STR, &side, "src or tgt: which side of --model", 1, 0, 0},
@@ -187,6 +216,7 @@ static int cmd_lm(int argc, char **argv)
         {"epochs", OPT_INT, &o.epochs, "passes over --train", 1, 100000, 0},
         {"lr", OPT_FLOAT, &o.opt.lr, "Adam learning rate", 1e-9, 10, 0},
         {"patience", OPT_INT, &o.patience, "stop after this many epochs without dev improvement (0 = never)", 0, 1000, 0},
+        {"max-len", OPT_INT, &max_len, "longest sequence used; longer lines are left out (0: 48 symbols for g2p/p2g, 80 units for mt)", 0, 1000, 0},
         {"seed", OPT_U64, &o.seed, "random seed", 1, 0, 0},
         {"threads", OPT_INT, &threads, "BLAS threads", 1, 1024, 0},
         {"quiet", OPT_FLAG, &quiet, "no progress output", 1, 0, 0},
@@ -213,11 +243,16 @@ static int cmd_lm(int argc, char **argv)
     const tr_side *sd = strcmp(side, "src") ? &e.tgt : &e.src;
     tr_s2s_data tr, dv;
     tr_err err;
-    int rc = 0;
-    memset(&tr, 0, sizeof tr);
-    memset(&dv, 0, sizeof dv);
-    if (tr_side_read(sd, train, &tr, &err) || tr_side_read(sd, dev, &dv, &err)) {
-        rc = tr_cli_fail(cmd, &err);
+    int64_t long_tr = 0, long_dv = 0;
+    tr_s2s_data_init(&tr);
+    tr_s2s_data_init(&dv);
+    int rc = max_len_for(&max_len, cmd, &e);
+    if (rc || (rc = read_side(cmd, sd, train, max_len, &tr, &long_tr)) ||
+        (rc = read_side(cmd, sd, dev, max_len, &dv, &long_dv)))
+        goto out;
+    if (tr.n == 0 || dv.n == 0) {
+        fprintf(stderr, "%s: no %s sequence of at most --max-len %d symbols\n", cmd, tr.n == 0 ? "training" : "dev", max_len);
+        rc = 2;
         goto out;
     }
     c.vocab_size = tr_vocab_size(sd->v);
@@ -228,8 +263,9 @@ static int cmd_lm(int argc, char **argv)
     }
     tr_lm_init_weights(&m, o.seed);
     if (!quiet)
-        fprintf(stderr, "%s: %lld training and %lld dev sequences; %d symbols; %lld parameters\n", train, (long long)tr.n,
-                (long long)dv.n, c.vocab_size, (long long)tr_params_count(&m.params));
+        fprintf(stderr, "%s: %lld training and %lld dev sequences (%lld and %lld over --max-len %d left out); %d symbols; "
+                "%lld parameters\n", train, (long long)tr.n, (long long)dv.n, (long long)long_tr, (long long)long_dv,
+                max_len, c.vocab_size, (long long)tr_params_count(&m.params));
     tr_cli_catch_stop(1);
     if (tr_marginal_train(&m, &tr, &dv, &o, lm_progress, &quiet, &tr_cli_stop, &err) ||
         tr_lm_save(&m, sd->v, 0, output, &err)) {
@@ -305,29 +341,6 @@ static int read_pairs(const char *cmd, const char *path, const end_model *ab, in
         }
     }
     return st ? tr_cli_fail(cmd, &err) : 0;
-}
-
-/* The sequences of a side's monolingual text of at most max_len symbols
- * into out (replacing its contents); *dropped counts the longer ones. */
-static int read_mono(const char *cmd, const tr_side *side, const char *path, int max_len, tr_s2s_data *out,
-                     int64_t *dropped)
-{
-    tr_s2s_data all;
-    tr_err err;
-    if (tr_side_read(side, path, &all, &err))
-        return tr_cli_fail(cmd, &err);
-    tr_s2s_data_free(out);
-    tr_s2s_data_init(out);
-    *dropped = 0;
-    for (int64_t i = 0; i < all.n; i++) {
-        int n = (int)(all.src_off[i + 1] - all.src_off[i]);
-        if (n > max_len)
-            (*dropped)++;
-        else
-            tr_s2s_data_add(out, all.src + all.src_off[i], n, NULL, 0);
-    }
-    tr_s2s_data_free(&all);
-    return 0;
 }
 
 /* ---------------------------------------------------------------- train */
@@ -487,8 +500,8 @@ static int cmd_train(int argc, char **argv)
     tr_err err;
     if ((rc = pair_load(&dp, cmd, ab_path, ba_path, lm_a, lm_b)))
         goto out;
-    if (o.max_len == 0)
-        o.max_len = strcmp(ab->task, MT_TASK) ? TR_PRON_MAX_LEN : 80;
+    if ((rc = max_len_for(&o.max_len, cmd, ab)))
+        goto out;
     if (!strcmp(ab->task, MT_TASK)) {
         o.len_a = MT_LEN_A;
         o.len_b = MT_LEN_B;
@@ -497,8 +510,8 @@ static int cmd_train(int argc, char **argv)
     if ((rc = read_pairs(cmd, paired, ab, o.max_len, &pd)))
         goto out;
     int64_t long_a = 0, long_b = 0;
-    if ((mono_a && (rc = read_mono(cmd, &ab->src, mono_a, o.max_len, &ma, &long_a))) ||
-        (mono_b && (rc = read_mono(cmd, &ab->tgt, mono_b, o.max_len, &mb, &long_b))))
+    if ((mono_a && (rc = read_side(cmd, &ab->src, mono_a, o.max_len, &ma, &long_a))) ||
+        (mono_b && (rc = read_side(cmd, &ab->tgt, mono_b, o.max_len, &mb, &long_b))))
         goto out;
     if ((rc = dev_init(&dab, cmd, dev, ab, 64)))
         goto out;

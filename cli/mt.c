@@ -316,7 +316,7 @@ static int cmd_translate(int argc, char **argv)
         return tr_cli_fail(cmd, &err);
     }
     mt_decoder_limits(&d);
-    int rc = s2s_decode_stdin(cmd, &d, &mm.s.m, da.beam, da.nbest, da.len_norm, translate_ids, translate_print, &mm);
+    int rc = s2s_decode_stdin(cmd, &d, &mm.s.m, &da, translate_ids, translate_print, &mm);
     tr_s2s_decoder_free(&d);
     mt_free(&mm);
     return rc;

@@ -196,7 +196,7 @@ int s2s_run(s2s_args *a, const char *cmd, const char *resume_hint, tr_s2s *m,
 int s2s_decode_args_parse(s2s_decode_args *a, int argc, char **argv, const char *cmd, const char *usage,
                           const char *what, int batch, const char *data_help, const char *outputs)
 {
-    *a = (s2s_decode_args){NULL, NULL, NULL, 5, 1, batch, 1, 0.0f};
+    *a = (s2s_decode_args){NULL, NULL, NULL, 5, 1, batch, 1, 0, 0.0f};
     char nb[160];
     if (data_help)
         snprintf(nb, sizeof nb, "also write %s to this file", outputs);
@@ -208,14 +208,16 @@ int s2s_decode_args_parse(s2s_decode_args *a, int argc, char **argv, const char 
         {"len-norm", OPT_FLOAT, &a->len_norm, "rank hypotheses by logp / (length + 1)^this", 0, 10, 0},
         {"batch", OPT_INT, &a->batch, data_help ? "inputs decoded at once" : "inputs decoded at once when the input is not a terminal", 1, 100000, 0},
         {"threads", OPT_INT, &a->threads, "BLAS threads", 1, 1024, 0},
-        {"nbest", OPT_INT, &a->nbest, nb, 1, 1000, 0},
+        /* eval */
         {"data", OPT_STR, &a->data, data_help, 1, 0, 0},
         {"output", OPT_STR, &a->output, nb, 1, 0, 0},
+        /* standard input */
+        {"nbest", OPT_INT, &a->nbest, nb, 1, 1000, 0},
+        {"keep-going", OPT_FLAG, &a->keep_going, "answer a line that cannot be read (unknown symbol, too long) with an empty line and a warning, and go on", 1, 0, 0},
     };
-    /* eval: --data and --output instead of --nbest */
-    if (data_help)
-        s[5] = s[7];
-    int r = opts_parse(s, data_help ? 7 : 6, argc, argv, 1, usage, what);
+    if (!data_help)
+        memcpy(s + 5, s + 7, 2 * sizeof s[0]);
+    int r = opts_parse(s, 7, argc, argv, 1, usage, what);
     if (r)
         return r == 1 ? 0 : 2;
     if (!a->model || (data_help && !a->data)) {
@@ -258,8 +260,8 @@ static void flush_lines(line_batch *lb, tr_s2s_decoder *d, const tr_s2s *m, int 
     lb->n = 0;
 }
 
-int s2s_decode_stdin(const char *cmd, tr_s2s_decoder *d, const tr_s2s *m, int beam, int nbest, float len_norm,
-                     s2s_line_fn to_ids, s2s_print_fn print, void *ctx)
+int s2s_decode_stdin(const char *cmd, tr_s2s_decoder *d, const tr_s2s *m, const s2s_decode_args *a, s2s_line_fn to_ids,
+                     s2s_print_fn print, void *ctx)
 {
     const int B = isatty(0) ? 1 : d->B, S = d->S;
     line_batch lb = {0, tr_xmalloc((size_t)B * (size_t)S * sizeof(int32_t)), tr_xmalloc((size_t)B * sizeof(int32_t *)),
@@ -272,14 +274,22 @@ int s2s_decode_stdin(const char *cmd, tr_s2s_decoder *d, const tr_s2s *m, int be
     while (tr_cli_getline(&buf, &cap, stdin, &ln, &err) >= 0) {
         int32_t *ids = lb.ids + (size_t)lb.n * (size_t)S;
         int n = to_ids(ctx, buf, ids, ln, &err);
-        if (n < 0)
+        if (n < 0 && !a->keep_going)
             break;
+        if (n < 0) {
+            /* the lines before it are answered first, in order */
+            flush_lines(&lb, d, m, a->beam, a->nbest, a->len_norm, print, ctx);
+            fprintf(stderr, "%s: warning: %s; answered with an empty line\n", cmd, err.msg);
+            putchar('\n');
+            tr_err_clear(&err);
+            continue;
+        }
         lb.src[lb.n] = ids;
         lb.len[lb.n] = n;
         if (++lb.n == B)
-            flush_lines(&lb, d, m, beam, nbest, len_norm, print, ctx);
+            flush_lines(&lb, d, m, a->beam, a->nbest, a->len_norm, print, ctx);
     }
-    flush_lines(&lb, d, m, beam, nbest, len_norm, print, ctx);
+    flush_lines(&lb, d, m, a->beam, a->nbest, a->len_norm, print, ctx);
     free(buf);
     free(lb.ids);
     free(lb.src);

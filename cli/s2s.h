@@ -55,12 +55,13 @@ typedef void (*s2s_print_fn)(void *ctx, const int32_t *src, int ns, const int32_
 typedef struct {
     const char *model, *data, *output;
     int beam, nbest, batch, threads;
+    int keep_going; /* standard input: a bad line gets an empty answer */
     float len_norm;
 } s2s_decode_args;
 
 /* Parses --model, --beam, --len-norm, --batch, --threads and, for eval
- * (data_help != NULL), --data (required) and --output, else --nbest
- * (defaults: beam 5, nbest 1, batch as given, 1 thread); checks them and
+ * (data_help != NULL), --data (required) and --output, else --nbest and
+ * --keep-going (defaults: beam 5, nbest 1, batch as given, 1 thread); checks them and
  * sets the BLAS threads. `outputs` names what --nbest prints or --output
  * writes, for --help. Returns -1 to go on, or the exit status (0 after
  * --help). */
@@ -68,13 +69,14 @@ int s2s_decode_args_parse(s2s_decode_args *a, int argc, char **argv, const char 
                           const char *what, int batch, const char *data_help, const char *outputs);
 
 /* Reads standard input a line at a time, decodes the lines in batches of
- * d->B (one at a time from a terminal) with beam search (beam 1: greedy)
- * and prints nbest hypotheses per input, each prefixed by "RANK\tLOGP\t"
- * when nbest > 1. The first bad line stops the loop after the lines before
- * it are answered. Returns 0, or 1 with the message printed (prefixed by
- * cmd). */
-int s2s_decode_stdin(const char *cmd, tr_s2s_decoder *d, const tr_s2s *m, int beam, int nbest, float len_norm,
-                     s2s_line_fn to_ids, s2s_print_fn print, void *ctx);
+ * d->B (one at a time from a terminal) with beam search (a->beam 1:
+ * greedy) and prints a->nbest hypotheses per input, each prefixed by
+ * "RANK\tLOGP\t" when nbest > 1. The first bad line stops the loop after
+ * the lines before it are answered, unless a->keep_going: then it is
+ * answered by one empty line, with a warning naming the line on stderr.
+ * Returns 0, or 1 with the message printed (prefixed by cmd). */
+int s2s_decode_stdin(const char *cmd, tr_s2s_decoder *d, const tr_s2s *m, const s2s_decode_args *a, s2s_line_fn to_ids,
+                     s2s_print_fn print, void *ctx);
 
 /* A checkpoint of a task with its vocabularies. */
 typedef struct {

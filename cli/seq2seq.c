@@ -311,7 +311,7 @@ static int cmd_predict(int argc, char **argv, tr_pron_task task)
         return tr_cli_fail(cmd, &err);
     }
     predict_ctx pc = {&mf, task};
-    int rc = s2s_decode_stdin(cmd, &d, &mf.m, da.beam, da.nbest, da.len_norm, predict_ids, predict_print, &pc);
+    int rc = s2s_decode_stdin(cmd, &d, &mf.m, &da, predict_ids, predict_print, &pc);
     tr_s2s_decoder_free(&d);
     s2s_model_free(&mf);
     return rc;

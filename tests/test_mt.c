@@ -346,6 +346,20 @@ static void test_cli_bad_inputs(void **state)
     snprintf(cmd + k, sizeof cmd - (size_t)k, "\\n' | '%s' mt translate --model %s", bin, g_model);
     assert_failed(th_sh(out, OUTSZ, "%s", cmd), "<stdin>:1: the sentence has");
     assert_contains(out, "the limit is 256");
+    /* --keep-going: a bad line (empty, over-long) gets an empty answer in its place and a warning */
+    k = snprintf(cmd, sizeof cmd, "printf 'One two.\\n\\n");
+    for (int i = 0; i < TR_MT_MAX_LEN + 1; i++)
+        k += snprintf(cmd + k, sizeof cmd - (size_t)k, "%s", i ? " ten" : "Ten");
+    snprintf(cmd + k, sizeof cmd - (size_t)k, "\\nOne two.\\n' | '%s' mt translate --model %s --keep-going", bin, g_model);
+    assert_int_equal(th_sh(out, OUTSZ, "%s 2>/dev/null | cat", cmd), 0);
+    char *l2 = strchr(out, '\n');
+    assert_non_null(l2);
+    assert_true(l2 > out && l2[1] == '\n' && l2[2] == '\n');
+    assert_int_equal(strncmp(out, l2 + 3, (size_t)(l2 - out + 1)), 0);
+    assert_int_equal(strlen(l2 + 3), (size_t)(l2 - out + 1));
+    assert_int_equal(th_sh(out, OUTSZ, "%s 2>&1 >/dev/null | cat", cmd), 0);
+    assert_contains(out, "<stdin>:2: empty sentence; answered with an empty line");
+    assert_contains(out, "<stdin>:3: the sentence has 257 subword units");
     char g2p[512];
     th_tmp(g2p, sizeof g2p, "mt_lexicon.txt");
     th_write_str(g2p, "CAT  K AE T\n");

@@ -1053,6 +1053,13 @@ static void test_cli_dual(void **state)
                            "--output-ba %s.x --resume", g_model, p2g, g_train, g_dev, oab, oba), "no run to resume");
     assert_failed(th_triad(out, OUTSZ, "dual lm --model %s --side middle --train %s --dev %s --output %s", g_model, sp, sp,
                            la), "--side must be src or tgt");
+    assert_failed(th_triad(out, OUTSZ, "dual lm --model %s --side src --train %s --dev %s --output %s --max-len 49", g_model,
+                           sp, sp, la), "--max-len 49 is over the limit of 48 for g2p");
+    assert_failed(th_triad(out, OUTSZ, "dual lm --model %s --side src --train %s --dev %s --output %s --max-len 1", g_model,
+                           sp, sp, la), "no training sequence of at most --max-len 1 symbols");
+    assert_int_equal(th_triad(out, OUTSZ, "dual lm --model %s --side src --train %s --dev %s --output %s --max-len 4 "
+                              "--hidden 16 --emb 8 --epochs 1", g_model, sp, sp, la), 0);
+    assert_contains(out, "over --max-len 4 left out");
 }
 
 /* The closed loop alone (alpha 0) on real English words (Debian's wamerican

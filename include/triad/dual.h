@@ -53,17 +53,21 @@ typedef struct {
 int tr_side_max_len(const tr_side *s);
 /* The ids of one line of the side's text into ids (room for
  * tr_side_max_len). Returns the count, or -1 with a message naming
- * where:line (an empty line, an unknown character or phoneme, a line too
- * long). Subword units never seen are <unk>. */
+ * where:line (an empty line, an unknown character or phoneme, a spelling
+ * or pronunciation over the limit). A sentence of subword units may count
+ * more than tr_side_max_len: only that many ids are written. Subword
+ * units never seen are <unk>. */
 int tr_side_ids(const tr_side *s, const char *line, int32_t *ids,
                 const char *where, int64_t line_no, tr_err *err);
 /* The text of n ids (malloc'ed): letters together, phonemes separated by
  * spaces, subword units detokenised. */
 char *tr_side_text(const tr_side *s, const int32_t *ids, int n);
-/* Every line of the file as a sequence (the source side of out; targets
- * empty). Errors as tr_side_ids, naming the file. */
-tr_status tr_side_read(const tr_side *s, const char *path, tr_s2s_data *out,
-                       tr_err *err);
+/* Every line of the file of at most max_len (1..tr_side_max_len) symbols
+ * as a sequence (the source side of out; targets empty); longer lines are
+ * left out and counted in *left_out. Errors as tr_side_ids, naming the
+ * file. */
+tr_status tr_side_read(const tr_side *s, const char *path, int max_len,
+                       tr_s2s_data *out, int64_t *left_out, tr_err *err);
 
 /* ---------------------------------------------------------------- marginal language models */
 

@@ -546,6 +546,11 @@ tr_status tr_mt_vocab(tr_vocab **out, const tr_bpe *b,
 int tr_mt_ids(const tr_bpe *b, const tr_vocab *v, const char *s,
               int32_t *ids, int max, const char *where, int64_t line,
               tr_err *err);
+/* As tr_mt_ids, but more than max units is not an error: the first max
+ * ids are written and the full count returned. */
+int tr_mt_ids_upto(const tr_bpe *b, const tr_vocab *v, const char *s,
+                   int32_t *ids, int max, const char *where, int64_t line,
+                   tr_err *err);
 /* Training pairs of the corpus; pairs with a side of more than max_len
  * (1..TR_MT_MAX_LEN) units are left out and counted in *skipped. */
 tr_status tr_mt_pairs(const tr_mt_corpus *c, const tr_bpe *b,

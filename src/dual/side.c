@@ -20,7 +20,7 @@ int tr_side_ids(const tr_side *s, const char *line, int32_t *ids,
         return tr_pron_phoneme_ids(s->v, line, ids, where, line_no, err);
     case TR_SIDE_SUBWORDS:
         TR_ASSERT(s->bpe != NULL);
-        return tr_mt_ids(s->bpe, s->v, line, ids, TR_MT_MAX_LEN, where, line_no, err);
+        return tr_mt_ids_upto(s->bpe, s->v, line, ids, TR_MT_MAX_LEN, where, line_no, err);
     }
     TR_ASSERT(0 && "unknown side kind");
     return -1;
@@ -46,8 +46,10 @@ char *tr_side_text(const tr_side *s, const int32_t *ids, int n)
     return t;
 }
 
-tr_status tr_side_read(const tr_side *s, const char *path, tr_s2s_data *out, tr_err *err)
+tr_status tr_side_read(const tr_side *s, const char *path, int max_len, tr_s2s_data *out, int64_t *left_out,
+                       tr_err *err)
 {
+    TR_ASSERT(max_len >= 1 && max_len <= tr_side_max_len(s));
     char **lines;
     int64_t n;
     tr_status st = tr_lines_read(path, &lines, &n, err);
@@ -55,10 +57,13 @@ tr_status tr_side_read(const tr_side *s, const char *path, tr_s2s_data *out, tr_
         return st;
     int32_t *ids = tr_xmalloc((size_t)tr_side_max_len(s) * sizeof(int32_t));
     tr_s2s_data_init(out);
+    *left_out = 0;
     for (int64_t i = 0; i < n && !st; i++) {
         int k = tr_side_ids(s, lines[i], ids, path, i + 1, err);
         if (k < 0)
             st = err->code;
+        else if (k > max_len)
+            (*left_out)++;
         else
             tr_s2s_data_add(out, ids, k, NULL, 0);
     }

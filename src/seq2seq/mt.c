@@ -84,8 +84,8 @@ static void take_unit(void *p, const char *u, size_t n)
     s->n++;
 }
 
-int tr_mt_ids(const tr_bpe *b, const tr_vocab *v, const char *s, int32_t *ids,
-              int max, const char *where, int64_t line, tr_err *err)
+int tr_mt_ids_upto(const tr_bpe *b, const tr_vocab *v, const char *s, int32_t *ids, int max, const char *where,
+                   int64_t line, tr_err *err)
 {
     unit_sink k = {v, NULL, ids, 0, max};
     if (tr_bpe_encode(b, s, strlen(s), take_unit, &k, where, line, err))
@@ -94,12 +94,19 @@ int tr_mt_ids(const tr_bpe *b, const tr_vocab *v, const char *s, int32_t *ids,
         tr_err_set(err, TR_ERR_FORMAT, "%s:%lld: empty sentence", where ? where : "<input>", (long long)line);
         return -1;
     }
-    if (k.n > max) {
+    return k.n;
+}
+
+int tr_mt_ids(const tr_bpe *b, const tr_vocab *v, const char *s, int32_t *ids,
+              int max, const char *where, int64_t line, tr_err *err)
+{
+    int n = tr_mt_ids_upto(b, v, s, ids, max, where, line, err);
+    if (n > max) {
         tr_err_set(err, TR_ERR_FORMAT, "%s:%lld: the sentence has %d subword units; the limit is %d", where ? where : "<input>",
-                   (long long)line, k.n, max);
+                   (long long)line, n, max);
         return -1;
     }
-    return k.n;
+    return n;
 }
 
 tr_status tr_mt_vocab(tr_vocab **out, const tr_bpe *b, char *const *lines, int64_t n,
