@@ -12,7 +12,7 @@
 # usage: bench/dual.sh TASK STEP [CMUDICT_DIR]
 #   STEP: lm        the marginal language models of both sides, over the
 #                   vocabularies of the 10% models (lm) and of the 100% models
-#                   (lm100; for mt their subword units differ)
+#                   (lm100; only mt, whose subword units differ)
 #         bt        10% + back-translation: the monolingual text of each side
 #                   translated by the 10% model of the other direction, added
 #                   to the paired data, both directions retrained
@@ -41,6 +41,9 @@ echo "machine: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //
 case $TASK in
     g2p)
         AB=g2p BA=p2g AB10=g2p10 BA10=p2g10
+        # the 10% and 100% models share their vocabularies (sorted symbols): one pair of LMs serves both
+        LM100=lm
+        LM_EPOCHS=20
         PAIRED=data/cmudict/paired10 MONO_A=data/cmudict/mono.spellings MONO_B=data/cmudict/mono.prons
         DEV=$CMU/dev TEST=$CMU/test TRAIN=$CMU/train
         # the sides' text: spellings and pronunciations of a lexicon
@@ -49,6 +52,9 @@ case $TASK in
         ;;
     mt)
         AB=mt-enfr BA=mt-fren AB10=mt10-enfr BA10=mt10-fren
+        LM100=lm100
+        # an epoch of a subword LM over both halves takes minutes: fewer of them
+        LM_EPOCHS=6
         PAIRED=data/mt/paired10 MONO_A=data/mt/mono.en MONO_B=data/mt/mono.fr
         DEV=data/mt/dev TEST=data/mt/test TRAIN=data/mt/train
         side_a() { cat "$1.en"; }
@@ -90,6 +96,9 @@ infer_pair() {
 
 STEPS=${STEPS:-6000}
 case $STEP in
+    lm100) [ "$LM100" = lm100 ] || { echo "$TASK: the lm step's language models serve the 100% models too"; exit 0; } ;;
+esac
+case $STEP in
     lm | lm100)
         # each side's text: the paired data's side and that side's monolingual half; dev's side for early stopping
         side_a "$PAIRED" >"$D/$TASK-a.train"
@@ -101,13 +110,13 @@ case $STEP in
         model=$([ "$STEP" = lm ] && echo "$S/$AB10.st" || echo "$S/$AB.st")
         for side in a b; do
             "$T" dual lm --model "$model" --side "$([ $side = a ] && echo src || echo tgt)" --train "$D/$TASK-$side.train" \
-                --dev "$D/$TASK-$side.dev" --output "$D/$TASK-$STEP-$side.st" --threads "$THREADS" \
+                --dev "$D/$TASK-$side.dev" --output "$D/$TASK-$STEP-$side.st" --epochs "$LM_EPOCHS" --threads "$THREADS" \
                 2>"$D/$TASK-$STEP-$side.log"
         done
         ;;
     bt)
         # pseudo pairs: B-side monolingual text translated into A by B->A (10%), and A into B by A->B;
-        # an empty prediction makes no pair
+        # an empty prediction (a line the model cannot read, answered by --keep-going) makes no pair
         if [ "$TASK" = g2p ]; then
             "$T" p2g predict --model "$S/$BA10.st" --beam 5 --threads "$THREADS" <"$MONO_B" | awk 'NF >= 2' >"$D/g2p-bt-ab.lex"
             cat "$PAIRED" >>"$D/g2p-bt-ab.lex"
@@ -125,9 +134,9 @@ case $STEP in
                 cut -f 1 "$D/mt-bt.tsv" >"$3"
                 cut -f 2 "$D/mt-bt.tsv" >"$4"
             }
-            "$T" mt translate --model "$S/$BA10.st" --beam 5 --threads "$THREADS" <"$MONO_B" >"$D/mt-bt-ab.pseudo"
+            "$T" mt translate --model "$S/$BA10.st" --beam 5 --keep-going --threads "$THREADS" <"$MONO_B" >"$D/mt-bt-ab.pseudo"
             keep_pairs "$D/mt-bt-ab.pseudo" "$MONO_B" "$D/mt-bt-ab.en" "$D/mt-bt-ab.fr"
-            "$T" mt translate --model "$S/$AB10.st" --beam 5 --threads "$THREADS" <"$MONO_A" >"$D/mt-bt-ba.pseudo"
+            "$T" mt translate --model "$S/$AB10.st" --beam 5 --keep-going --threads "$THREADS" <"$MONO_A" >"$D/mt-bt-ba.pseudo"
             keep_pairs "$D/mt-bt-ba.pseudo" "$MONO_A" "$D/mt-bt-ba.fr" "$D/mt-bt-ba.en"
             for dir in ab ba; do
                 cat data/mt/paired10.en >>"$D/mt-bt-$dir.en"
@@ -136,18 +145,18 @@ case $STEP in
                 # the 10% models' subword units, so that the same language models score every 10% model
                 # shellcheck disable=SC2086
                 "$T" mt train --train "$D/mt-bt-$dir" --dev "$DEV" $langs --units "$S/$AB10.st" --output "$D/mt-bt-$dir.st" --force \
-                    --epochs 15 --threads "$THREADS" --log "$D/mt-bt-$dir.csv" 2>"$D/mt-bt-$dir.log" | tee "$D/mt-bt-$dir.out"
+                    --epochs 10 --threads "$THREADS" --log "$D/mt-bt-$dir.csv" 2>"$D/mt-bt-$dir.log" | tee "$D/mt-bt-$dir.out"
             done
         fi
         ;;
     dual) dual_run dual "$S/$AB10.st" "$S/$BA10.st" "$PAIRED" lm --steps "$STEPS" --eval-every 500 ;;
-    dsl) dual_run dsl "$S/$AB.st" "$S/$BA.st" "$TRAIN" lm100 --steps "$STEPS" --eval-every 500 --dual-share 0 --lambda 0.01 ;;
+    dsl) dual_run dsl "$S/$AB.st" "$S/$BA.st" "$TRAIN" "$LM100" --steps "$STEPS" --eval-every 500 --dual-share 0 --lambda 0.01 ;;
     infer)
-        infer_pair "supervised 100%" "$S/$AB.st" "$S/$BA.st" lm100
+        infer_pair "supervised 100%" "$S/$AB.st" "$S/$BA.st" "$LM100"
         infer_pair "supervised 10%" "$S/$AB10.st" "$S/$BA10.st" lm
         if [ -f "$D/$TASK-bt-ab.st" ]; then infer_pair "10% + back-translation" "$D/$TASK-bt-ab.st" "$D/$TASK-bt-ba.st" lm; fi
         if [ -f "$D/$TASK-dual-ab.st" ]; then infer_pair "10% + dual learning" "$D/$TASK-dual-ab.st" "$D/$TASK-dual-ba.st" lm; fi
-        if [ -f "$D/$TASK-dsl-ab.st" ]; then infer_pair "100% + duality regulariser" "$D/$TASK-dsl-ab.st" "$D/$TASK-dsl-ba.st" lm100; fi
+        if [ -f "$D/$TASK-dsl-ab.st" ]; then infer_pair "100% + duality regulariser" "$D/$TASK-dsl-ab.st" "$D/$TASK-dsl-ba.st" "$LM100"; fi
         ;;
     *) echo "unknown STEP $STEP (see the comment at the top of $0)" >&2; exit 2 ;;
 esac

@@ -441,7 +441,7 @@ static int cmd_train(int argc, char **argv)
         {"baseline", OPT_STR, &baseline, "reward baseline: mean (of each sentence's candidates) or none", 1, 0, 0},
         {"no-lm-norm", OPT_FLAG, &no_lm_norm, "LM reward as the total log-probability, not per symbol", 1, 0, 0},
         {"max-len", OPT_INT, &o.max_len, "longest candidate and monolingual sequence used (0: 48 symbols for g2p/p2g, 80 units for mt)", 0, 1000, 0},
-        {"steps", OPT_I64, &o.steps, "updates of the whole run", 1, 1e18, 0},
+        {"steps", OPT_I64, &o.steps, "updates of the whole run (with --resume: raise it to train a run further)", 1, 1e18, 0},
         {"eval-every", OPT_I64, &o.eval_every, "score both models on --dev every N updates", 1, 1e18, 0},
         {"lr", OPT_FLOAT, &o.opt.lr, "Adam learning rate of both models", 1e-12, 10, 0},
         {"clip", OPT_FLOAT, &o.clip, "clip each model's gradient norm (0 = off)", 0, 1e9, 0},
@@ -468,6 +468,9 @@ static int cmd_train(int argc, char **argv)
     o.baseline = strcmp(baseline, "mean") ? TR_BASELINE_NONE : TR_BASELINE_MEAN;
     if (!opts_find(s, ns, "share-start")->set)
         o.share_start = o.dual_share;
+    /* --resume keeps the run's own length unless --steps extends it */
+    if (resume && !opts_find(s, ns, "steps")->set)
+        o.steps = 0;
     o.lm_norm = !no_lm_norm;
     char state[4096];
     snprintf(state, sizeof state, "%s.dual", out_ab);

@@ -1026,15 +1026,26 @@ static void test_cli_dual(void **state)
     assert_contains(out, "tuned alpha");
     assert_contains(out, "dual inference (alpha");
     /* both models trained together, stopped and resumed */
-    const char *run = "--steps 24 --eval-every 8 --games 4 --batch 8 --lambda 0.01 --dual-share 0.5 --lr 0.001 --quiet";
+    const char *run = "--eval-every 8 --games 4 --batch 8 --lambda 0.01 --dual-share 0.5 --lr 0.001 --quiet";
     assert_int_equal(th_triad(out, OUTSZ, "dual train --ab %s --ba %s --lm-a %s --lm-b %s --paired %s --mono-a %s "
-                              "--mono-b %s --dev %s --output-ab %s --output-ba %s --force --max-steps 10 %s",
+                              "--mono-b %s --dev %s --output-ab %s --output-ba %s --force --steps 24 --max-steps 10 %s",
                               g_model, p2g, la, lb, g_train, sp, pr, g_dev, oab, oba, run), 0);
+    /* resumed without --steps: the run's own 24 updates */
     assert_int_equal(th_triad(out, OUTSZ, "dual train --ab %s --ba %s --lm-a %s --lm-b %s --paired %s --mono-a %s "
                               "--mono-b %s --dev %s --output-ab %s --output-ba %s --resume %s",
                               g_model, p2g, la, lb, g_train, sp, pr, g_dev, oab, oba, run), 0);
     assert_contains(out, "A->B dev WER");
     assert_contains(out, "B->A dev WER");
+    assert_failed(th_triad(out, OUTSZ, "dual train --ab %s --ba %s --lm-a %s --lm-b %s --paired %s --mono-a %s "
+                           "--mono-b %s --dev %s --output-ab %s --output-ba %s --resume %s",
+                           g_model, p2g, la, lb, g_train, sp, pr, g_dev, oab, oba, run), "has done its 24 updates");
+    /* --steps extends a finished run */
+    assert_int_equal(th_triad(out, OUTSZ, "dual train --ab %s --ba %s --lm-a %s --lm-b %s --paired %s --mono-a %s "
+                              "--mono-b %s --dev %s --output-ab %s --output-ba %s --resume --steps 32 %s",
+                              g_model, p2g, la, lb, g_train, sp, pr, g_dev, oab, oba, run), 0);
+    assert_failed(th_triad(out, OUTSZ, "dual train --ab %s --ba %s --lm-a %s --lm-b %s --paired %s --mono-a %s "
+                           "--mono-b %s --dev %s --output-ab %s --output-ba %s --resume %s",
+                           g_model, p2g, la, lb, g_train, sp, pr, g_dev, oab, oba, run), "has done its 32 updates");
     assert_int_equal(th_triad(out, OUTSZ, "g2p eval --model %s --data %s", oab, g_dev), 0);
     assert_int_equal(th_triad(out, OUTSZ, "p2g eval --model %s --data %s", oba, g_dev), 0);
     /* bad input */
