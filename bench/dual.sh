@@ -18,13 +18,16 @@
 #                   to the paired data, both directions retrained
 #         dual      10% + dual learning (closed loop), both directions
 #         dsl       100% + the duality regulariser, both directions
+#         sup       100% + the same updates as dsl without the regulariser
+#                   (the control: how much the extra training alone gives)
 #         infer     every model above and the supervised ones, primal and with
 #                   dual inference (alpha tuned on dev), on test
-# THREADS (default 1), BUILD=dir, STEPS (updates of dual/dsl runs).
+# THREADS (default 1), BUILD=dir, STEPS (updates of dual/dsl runs, default 6000;
+# raise it and run the step again to train a finished run further).
 set -eu
 cd "$(dirname "$0")/.."
-TASK=${1:?usage: bench/dual.sh g2p|mt lm|lm100|bt|dual|dsl|infer [CMUDICT_DIR]}
-STEP=${2:?usage: bench/dual.sh g2p|mt lm|lm100|bt|dual|dsl|infer [CMUDICT_DIR]}
+TASK=${1:?usage: bench/dual.sh g2p|mt lm|lm100|bt|dual|dsl|sup|infer [CMUDICT_DIR]}
+STEP=${2:?usage: bench/dual.sh g2p|mt lm|lm100|bt|dual|dsl|sup|infer [CMUDICT_DIR]}
 CMU=${3:-../shared/data/cmudict}
 PIECE=${PIECE:-3600}
 THREADS=${THREADS:-1}
@@ -75,11 +78,11 @@ dual_run() {
     if [ -f "$out-ab.st.dual" ]; then
         "$T" dual train --ab "$ab" --ba "$ba" --lm-a "$D/$TASK-$lm-a.st" --lm-b "$D/$TASK-$lm-b.st" --paired "$paired" \
             --mono-a "$MONO_A" --mono-b "$MONO_B" --dev "$DEV" --output-ab "$out-ab.st" --output-ba "$out-ba.st" \
-            --resume --threads "$THREADS" --max-time "$PIECE" --log "$out.csv" 2>>"$out.log" | tee -a "$out.out"
+            --resume --steps "$STEPS" --threads "$THREADS" --max-time "$PIECE" --log "$out.csv" 2>>"$out.log" | tee -a "$out.out"
     else
         "$T" dual train --ab "$ab" --ba "$ba" --lm-a "$D/$TASK-$lm-a.st" --lm-b "$D/$TASK-$lm-b.st" --paired "$paired" \
             --mono-a "$MONO_A" --mono-b "$MONO_B" --dev "$DEV" --output-ab "$out-ab.st" --output-ba "$out-ba.st" \
-            "$@" --threads "$THREADS" --max-time "$PIECE" --log "$out.csv" 2>>"$out.log" | tee -a "$out.out"
+            --steps "$STEPS" "$@" --threads "$THREADS" --max-time "$PIECE" --log "$out.csv" 2>>"$out.log" | tee -a "$out.out"
     fi
     tail -n 3 "$out.log"
     python3 bench/dual_plot.py "$out.svg" "$TASK $name: rewards and dev scores" "$out.csv" "$AB" "$BA"
@@ -149,13 +152,15 @@ case $STEP in
             done
         fi
         ;;
-    dual) dual_run dual "$S/$AB10.st" "$S/$BA10.st" "$PAIRED" lm --steps "$STEPS" --eval-every 500 ;;
-    dsl) dual_run dsl "$S/$AB.st" "$S/$BA.st" "$TRAIN" "$LM100" --steps "$STEPS" --eval-every 500 --dual-share 0 --lambda 0.01 ;;
+    dual) dual_run dual "$S/$AB10.st" "$S/$BA10.st" "$PAIRED" lm --eval-every 500 ;;
+    dsl) dual_run dsl "$S/$AB.st" "$S/$BA.st" "$TRAIN" "$LM100" --eval-every 500 --dual-share 0 --lambda 0.01 ;;
+    sup) dual_run sup "$S/$AB.st" "$S/$BA.st" "$TRAIN" "$LM100" --eval-every 500 --dual-share 0 --lambda 0 ;;
     infer)
         infer_pair "supervised 100%" "$S/$AB.st" "$S/$BA.st" "$LM100"
         infer_pair "supervised 10%" "$S/$AB10.st" "$S/$BA10.st" lm
         if [ -f "$D/$TASK-bt-ab.st" ]; then infer_pair "10% + back-translation" "$D/$TASK-bt-ab.st" "$D/$TASK-bt-ba.st" lm; fi
         if [ -f "$D/$TASK-dual-ab.st" ]; then infer_pair "10% + dual learning" "$D/$TASK-dual-ab.st" "$D/$TASK-dual-ba.st" lm; fi
+        if [ -f "$D/$TASK-sup-ab.st" ]; then infer_pair "100% + the same updates, no regulariser" "$D/$TASK-sup-ab.st" "$D/$TASK-sup-ba.st" "$LM100"; fi
         if [ -f "$D/$TASK-dsl-ab.st" ]; then infer_pair "100% + duality regulariser" "$D/$TASK-dsl-ab.st" "$D/$TASK-dsl-ba.st" "$LM100"; fi
         ;;
     *) echo "unknown STEP $STEP (see the comment at the top of $0)" >&2; exit 2 ;;
