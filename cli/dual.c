@@ -351,13 +351,30 @@ typedef struct {
     FILE *log;
 } dual_progress;
 
+/* v with fmt into buf, or `none` when v is NaN (nothing measured). */
+static const char *num(char *buf, size_t n, const char *fmt, double v, const char *none)
+{
+    if (isnan(v))
+        snprintf(buf, n, "%s", none);
+    else
+        snprintf(buf, n, fmt, v);
+    return buf;
+}
+
 static void on_progress(void *ctx, const tr_dual_progress *p)
 {
     dual_progress *g = ctx;
+    const char *f = p->kind == TR_DUAL_VALIDATED ? "%.9g" : "%.3f", *none = p->kind == TR_DUAL_VALIDATED ? "nan" : "-";
+    char la[32], lb[32], ra[32], rb[32], gp[32];
+    num(la, sizeof la, f, p->loss_ab, none);
+    num(lb, sizeof lb, f, p->loss_ba, none);
+    num(ra, sizeof ra, f, p->reward_a, none);
+    num(rb, sizeof rb, f, p->reward_b, none);
+    num(gp, sizeof gp, p->kind == TR_DUAL_VALIDATED ? "%.9g" : "%.2f", p->gap2, none);
     if (p->kind == TR_DUAL_VALIDATED) {
         if (g->log) {
-            fprintf(g->log, "%lld,%.9g,%.9g,%.9g,%.9g,%.9g,%.9g,%.9g\n", (long long)p->step, p->loss_ab, p->loss_ba,
-                    p->reward_a, p->reward_b, p->gap2, p->score_ab, p->score_ba);
+            fprintf(g->log, "%lld,%s,%s,%s,%s,%s,%.9g,%.9g\n", (long long)p->step, la, lb, ra, rb, gp, p->score_ab,
+                    p->score_ba);
             fflush(g->log);
         }
         if (!g->quiet) {
@@ -377,9 +394,9 @@ static void on_progress(void *ctx, const tr_dual_progress *p)
     tr_cli_format_duration(eta, sizeof eta,
                            p->steps_per_s > 0 ? (double)(p->steps - p->step) / p->steps_per_s : -1.0);
     fprintf(stderr,
-            "%sstep %lld/%lld | NLL A->B %.3f B->A %.3f | reward from A %.3f from B %.3f | gap^2 %.2f | %.2f steps/s | ETA %s%s",
-            g->tty ? "\r\033[K" : "", (long long)p->step, (long long)p->steps, p->loss_ab, p->loss_ba, p->reward_a,
-            p->reward_b, p->gap2, p->steps_per_s, eta, g->tty ? "" : "\n");
+            "%sstep %lld/%lld | NLL A->B %s B->A %s | reward from A %s from B %s | gap^2 %s | %.2f steps/s | ETA %s%s",
+            g->tty ? "\r\033[K" : "", (long long)p->step, (long long)p->steps, la, lb, ra, rb, gp, p->steps_per_s, eta,
+            g->tty ? "" : "\n");
 }
 
 static int cmd_train(int argc, char **argv)
@@ -450,7 +467,8 @@ static int cmd_train(int argc, char **argv)
         {"max-steps", OPT_I64, &o.max_steps, "stop this piece after N updates, saving (0 = no limit)", 0, 1e18, 0},
         {"max-time", OPT_DOUBLE, &o.max_seconds, "stop this piece after N seconds, saving (0 = no limit)", 0, 1e12, 0},
         {"log", OPT_STR, &log_path,
-         "append step,loss_ab,loss_ba,reward_a,reward_b,gap2,dev_ab,dev_ba at each evaluation to this CSV", 1, 0, 0},
+         "append step,loss_ab,loss_ba,reward_a,reward_b,gap2,dev_ab,dev_ba at each evaluation (step 0: the warm start) to "
+         "this CSV; nan: none in the interval", 1, 0, 0},
         {"quiet", OPT_FLAG, &quiet, "no progress output", 1, 0, 0},
     };
     const int ns = (int)(sizeof s / sizeof s[0]);

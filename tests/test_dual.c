@@ -702,6 +702,69 @@ static double reconstruction(dual_fixture *f, const tr_s2s_data *mono)
     return -total / k;
 }
 
+/* A dev score that every later validation beats (ctx counts the calls):
+ * the run ends with the weights trained last. */
+static tr_status later_is_better(void *ctx, const tr_s2s *m, double *score, char *note, size_t n, tr_err *err)
+{
+    (void)m;
+    (void)err;
+    int *calls = ctx;
+    *score = -(double)++*calls;
+    snprintf(note, n, "validation %d", *calls);
+    return TR_OK;
+}
+
+/* The opposite: every later validation is worse. */
+static tr_status earlier_is_better(void *ctx, const tr_s2s *m, double *score, char *note, size_t n, tr_err *err)
+{
+    (void)m;
+    (void)err;
+    int *calls = ctx;
+    *score = (double)++*calls;
+    snprintf(note, n, "validation %d", *calls);
+    return TR_OK;
+}
+
+/* A run that never beats the warm start on dev ends with the warm start's
+ * weights (validated at update 0), though it trained. */
+static void test_warm_start_kept_when_never_beaten(void **state)
+{
+    (void)state;
+    tr_s2s_data paired, mono_a, mono_b, dev;
+    make_task(&paired, &mono_a, &mono_b, &dev);
+    tr_s2s_data_init(&g_rev_dev);
+    tr_s2s_data_add(&g_rev_dev, dev.tgt, 1, dev.src, 1);
+    dual_fixture f;
+    fixture_init(&f, &dev, "kept");
+    const size_t np = (size_t)tr_params_count(&f.ab.params);
+    float *w0 = tr_xmalloc(np * sizeof(float)), *w1 = tr_xmalloc(np * sizeof(float));
+    tr_params_get_values(&f.ab.params, w0);
+    tr_dual_opts o = toy_opts(f.state);
+    o.alpha = 0.0;
+    o.lambda = 0.0;
+    o.steps = 10;
+    o.eval_every = 5;
+    int calls[2] = {0, 0};
+    f.dab.validate = f.dba.validate = earlier_is_better;
+    f.dab.vctx = &calls[0];
+    f.dba.vctx = &calls[1];
+    tr_err err;
+    int stopped;
+    assert_ok(tr_dual_train(&f.dab, &f.dba, NULL, NULL, &paired, &mono_a, &mono_b, &o, 0, NULL, NULL, NULL, &stopped,
+                            &err), err);
+    assert_int_equal(calls[0], 3);
+    tr_params_get_values(&f.ab.params, w1);
+    assert_memory_equal(w0, w1, np * sizeof(float));
+    free(w0);
+    free(w1);
+    fixture_free(&f);
+    tr_s2s_data_free(&paired);
+    tr_s2s_data_free(&mono_a);
+    tr_s2s_data_free(&mono_b);
+    tr_s2s_data_free(&dev);
+    tr_s2s_data_free(&g_rev_dev);
+}
+
 static void test_closed_loop_improves_reconstruction(void **state)
 {
     (void)state;
@@ -718,11 +781,17 @@ static void test_closed_loop_improves_reconstruction(void **state)
     o.lambda = 0.0;
     o.steps = 60;
     o.eval_every = 60;
+    int calls[2] = {0, 0};
+    f.dab.validate = f.dba.validate = later_is_better;
+    f.dab.vctx = &calls[0];
+    f.dba.vctx = &calls[1];
     tr_err err;
     int stopped;
     assert_ok(tr_dual_train(&f.dab, &f.dba, NULL, NULL, &paired, &mono_a, &mono_b, &o, 0, NULL, NULL, NULL, &stopped,
                             &err), err);
-    /* the models end with their best dev weights; measure the ones trained last */
+    /* validated at the warm start and at the end */
+    assert_int_equal(calls[0], 2);
+    assert_int_equal(calls[1], 2);
     double after = reconstruction(&f, &mono_a);
     if (!(after > before + 0.5))
         fail_msg("reconstruction log-likelihood %.3f -> %.3f", before, after);
@@ -825,6 +894,7 @@ int main(void)
         cmocka_unit_test(test_sides),
         cmocka_unit_test(test_dual_train_resume_equals_uninterrupted),
         cmocka_unit_test(test_closed_loop_improves_reconstruction),
+        cmocka_unit_test(test_warm_start_kept_when_never_beaten),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

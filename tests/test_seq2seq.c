@@ -1110,14 +1110,20 @@ static void test_cli_closed_loop_on_real_words(void **state)
         double v[8];
         assert_int_equal(sscanf(line, "%lf,%lf,%lf,%lf,%lf,%lf,%lf,%lf", &v[0], &v[1], &v[2], &v[3], &v[4], &v[5],
                                 &v[6], &v[7]), 8);
-        if (rows++ == 0)
-            first = v[3];
-        last = v[3];
+        if (rows == 0) {
+            /* step 0: the warm start, before any game */
+            assert_true(v[0] == 0.0 && isnan(v[3]) && isnan(v[4]) && v[6] > 0.0);
+        } else {
+            if (rows == 1)
+                first = v[3];
+            last = v[3];
+        }
+        rows++;
         line = strchr(line, '\n');
         line = line ? line + 1 : NULL;
     }
     free(c);
-    assert_int_equal(rows, 4);
+    assert_int_equal(rows, 5);
     if (!(last > first + 1.0))
         fail_msg("mean reconstruction log-likelihood %.3f -> %.3f", first, last);
 }

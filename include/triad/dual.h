@@ -204,7 +204,8 @@ typedef enum { TR_DUAL_SUPERVISED = 0, TR_DUAL_GAME_A = 1, TR_DUAL_GAME_B = 2, T
 typedef struct {
     int64_t step, steps;
     tr_dual_step_kind kind;      /* what the step just done was */
-    /* means since the last validation (at TR_DUAL_VALIDATED: over the interval it closes) */
+    /* means since the last validation (at TR_DUAL_VALIDATED: over the interval it closes);
+     * NAN when the interval had none (no supervised steps, games or regularised steps) */
     double loss_ab, loss_ba;     /* NLL per token of supervised steps */
     double reward_a, reward_b;   /* expected reward of games from A / from B */
     double gap2;                 /* squared duality gap (regularised steps) */
@@ -230,7 +231,9 @@ typedef void (*tr_dual_progress_fn)(void *ctx, const tr_dual_progress *p);
  * model takes one optimiser step per update on its loss per target token
  * (the weighted expectation's tokens for games). A candidate without
  * tokens takes no part in its game (the others share its weight).
- * Every eval_every updates and at the end both models are validated; each
+ * A new run validates both models before the first update (step 0: the
+ * warm start, which stays the output if no later weights beat it); every
+ * eval_every updates and at the end both models are validated again; each
  * model's output holds its best weights so far, and o->state the current
  * weights, the best copies, both optimisers, the data positions, the
  * dropout streams and the counters, so that resume != 0 continues exactly

@@ -100,11 +100,11 @@ typedef struct {
 
 static void progress_means(const run *t, tr_dual_progress *p)
 {
-    p->loss_ab = t->sum_tok[0] > 0 ? t->sum_loss[0] / t->sum_tok[0] : 0.0;
-    p->loss_ba = t->sum_tok[1] > 0 ? t->sum_loss[1] / t->sum_tok[1] : 0.0;
-    p->reward_a = t->games[0] ? t->sum_reward[0] / (double)t->games[0] : 0.0;
-    p->reward_b = t->games[1] ? t->sum_reward[1] / (double)t->games[1] : 0.0;
-    p->gap2 = t->n_gap ? t->sum_gap2 / (double)t->n_gap : 0.0;
+    p->loss_ab = t->sum_tok[0] > 0 ? t->sum_loss[0] / t->sum_tok[0] : NAN;
+    p->loss_ba = t->sum_tok[1] > 0 ? t->sum_loss[1] / t->sum_tok[1] : NAN;
+    p->reward_a = t->games[0] ? t->sum_reward[0] / (double)t->games[0] : NAN;
+    p->reward_b = t->games[1] ? t->sum_reward[1] / (double)t->games[1] : NAN;
+    p->gap2 = t->n_gap ? t->sum_gap2 / (double)t->n_gap : NAN;
 }
 
 /* G(i): the games among the first i steps under the share schedule. */
@@ -666,6 +666,15 @@ tr_status tr_dual_train(tr_dual_model *ab, tr_dual_model *ba, const tr_lm *lm_a,
     const double t0 = tr_now_seconds(), before = t.train_seconds;
     int64_t run_steps = 0;
     char notes[2][256];
+    if (!sf) {
+        /* update 0: the warm start's dev scores, the first best weights */
+        progress_means(&t, &p);
+        if ((st = validate_both(&t, &p, notes, err)))
+            goto done;
+        p.kind = TR_DUAL_VALIDATED;
+        if (fn)
+            fn(ctx, &p);
+    }
     while (t.step < o->steps) {
         double el = tr_now_seconds() - t0;
         if ((o->max_steps > 0 && run_steps >= o->max_steps) || (o->max_seconds > 0 && el >= o->max_seconds) ||
