@@ -702,27 +702,62 @@ static double reconstruction(dual_fixture *f, const tr_s2s_data *mono)
     return -total / k;
 }
 
-/* A dev score that every later validation beats (ctx counts the calls):
- * the run ends with the weights trained last. */
-static tr_status later_is_better(void *ctx, const tr_s2s *m, double *score, char *note, size_t n, tr_err *err)
+/* A toy task whose dev scores are scripted: validation i (from 1) of
+ * either model scores direction * i, so with direction -1 every later
+ * validation beats the earlier ones, with +1 none does. */
+typedef struct {
+    int calls;
+    double direction;
+} scripted_dev;
+
+static tr_status scripted_score(void *ctx, const tr_s2s *m, double *score, char *note, size_t n, tr_err *err)
 {
     (void)m;
     (void)err;
-    int *calls = ctx;
-    *score = -(double)++*calls;
-    snprintf(note, n, "validation %d", *calls);
+    scripted_dev *d = ctx;
+    *score = d->direction * (double)++d->calls;
+    snprintf(note, n, "validation %d", d->calls);
     return TR_OK;
 }
 
-/* The opposite: every later validation is worse. */
-static tr_status earlier_is_better(void *ctx, const tr_s2s *m, double *score, char *note, size_t n, tr_err *err)
+typedef struct {
+    tr_s2s_data paired, mono_a, mono_b, dev;
+    dual_fixture f;
+    scripted_dev dev_ab, dev_ba;
+    tr_dual_opts o; /* toy_opts without language models */
+} scripted_run;
+
+static void scripted_init(scripted_run *r, const char *name, double direction)
 {
-    (void)m;
-    (void)err;
-    int *calls = ctx;
-    *score = (double)++*calls;
-    snprintf(note, n, "validation %d", *calls);
-    return TR_OK;
+    make_task(&r->paired, &r->mono_a, &r->mono_b, &r->dev);
+    tr_s2s_data_init(&g_rev_dev);
+    tr_s2s_data_add(&g_rev_dev, r->dev.tgt, 1, r->dev.src, 1);
+    fixture_init(&r->f, &r->dev, name);
+    r->dev_ab = r->dev_ba = (scripted_dev){0, direction};
+    r->f.dab.validate = r->f.dba.validate = scripted_score;
+    r->f.dab.vctx = &r->dev_ab;
+    r->f.dba.vctx = &r->dev_ba;
+    r->o = toy_opts(r->f.state);
+    r->o.alpha = 0.0;
+    r->o.lambda = 0.0;
+}
+
+static void scripted_train(scripted_run *r)
+{
+    tr_err err;
+    int stopped;
+    assert_ok(tr_dual_train(&r->f.dab, &r->f.dba, NULL, NULL, &r->paired, &r->mono_a, &r->mono_b, &r->o, 0, NULL, NULL,
+                            NULL, &stopped, &err), err);
+}
+
+static void scripted_free(scripted_run *r)
+{
+    fixture_free(&r->f);
+    tr_s2s_data_free(&r->paired);
+    tr_s2s_data_free(&r->mono_a);
+    tr_s2s_data_free(&r->mono_b);
+    tr_s2s_data_free(&r->dev);
+    tr_s2s_data_free(&g_rev_dev);
 }
 
 /* A run that never beats the warm start on dev ends with the warm start's
@@ -730,77 +765,41 @@ static tr_status earlier_is_better(void *ctx, const tr_s2s *m, double *score, ch
 static void test_warm_start_kept_when_never_beaten(void **state)
 {
     (void)state;
-    tr_s2s_data paired, mono_a, mono_b, dev;
-    make_task(&paired, &mono_a, &mono_b, &dev);
-    tr_s2s_data_init(&g_rev_dev);
-    tr_s2s_data_add(&g_rev_dev, dev.tgt, 1, dev.src, 1);
-    dual_fixture f;
-    fixture_init(&f, &dev, "kept");
-    const size_t np = (size_t)tr_params_count(&f.ab.params);
+    scripted_run r;
+    scripted_init(&r, "kept", 1.0);
+    const size_t np = (size_t)tr_params_count(&r.f.ab.params);
     float *w0 = tr_xmalloc(np * sizeof(float)), *w1 = tr_xmalloc(np * sizeof(float));
-    tr_params_get_values(&f.ab.params, w0);
-    tr_dual_opts o = toy_opts(f.state);
-    o.alpha = 0.0;
-    o.lambda = 0.0;
-    o.steps = 10;
-    o.eval_every = 5;
-    int calls[2] = {0, 0};
-    f.dab.validate = f.dba.validate = earlier_is_better;
-    f.dab.vctx = &calls[0];
-    f.dba.vctx = &calls[1];
-    tr_err err;
-    int stopped;
-    assert_ok(tr_dual_train(&f.dab, &f.dba, NULL, NULL, &paired, &mono_a, &mono_b, &o, 0, NULL, NULL, NULL, &stopped,
-                            &err), err);
-    assert_int_equal(calls[0], 3);
-    tr_params_get_values(&f.ab.params, w1);
+    tr_params_get_values(&r.f.ab.params, w0);
+    r.o.steps = 10;
+    r.o.eval_every = 5;
+    scripted_train(&r);
+    assert_int_equal(r.dev_ab.calls, 3);
+    tr_params_get_values(&r.f.ab.params, w1);
     assert_memory_equal(w0, w1, np * sizeof(float));
     free(w0);
     free(w1);
-    fixture_free(&f);
-    tr_s2s_data_free(&paired);
-    tr_s2s_data_free(&mono_a);
-    tr_s2s_data_free(&mono_b);
-    tr_s2s_data_free(&dev);
-    tr_s2s_data_free(&g_rev_dev);
+    scripted_free(&r);
 }
 
+/* Games alone (alpha 0) raise the reconstruction log-likelihood of the
+ * monolingual A sentences; the scripted dev keeps the last weights. */
 static void test_closed_loop_improves_reconstruction(void **state)
 {
     (void)state;
-    tr_s2s_data paired, mono_a, mono_b, dev;
-    make_task(&paired, &mono_a, &mono_b, &dev);
-    tr_s2s_data_init(&g_rev_dev);
-    tr_s2s_data_add(&g_rev_dev, dev.tgt, 1, dev.src, 1);
-    dual_fixture f;
-    fixture_init(&f, &dev, "loop");
-    double before = reconstruction(&f, &mono_a);
-    tr_dual_opts o = toy_opts(f.state);
-    o.dual_share = o.share_start = 1.0; /* games only, alpha 0: no language models */
-    o.alpha = 0.0;
-    o.lambda = 0.0;
-    o.steps = 60;
-    o.eval_every = 60;
-    int calls[2] = {0, 0};
-    f.dab.validate = f.dba.validate = later_is_better;
-    f.dab.vctx = &calls[0];
-    f.dba.vctx = &calls[1];
-    tr_err err;
-    int stopped;
-    assert_ok(tr_dual_train(&f.dab, &f.dba, NULL, NULL, &paired, &mono_a, &mono_b, &o, 0, NULL, NULL, NULL, &stopped,
-                            &err), err);
+    scripted_run r;
+    scripted_init(&r, "loop", -1.0);
+    double before = reconstruction(&r.f, &r.mono_a);
+    r.o.dual_share = r.o.share_start = 1.0;
+    r.o.steps = 60;
+    r.o.eval_every = 60;
+    scripted_train(&r);
     /* validated at the warm start and at the end */
-    assert_int_equal(calls[0], 2);
-    assert_int_equal(calls[1], 2);
-    double after = reconstruction(&f, &mono_a);
+    assert_int_equal(r.dev_ab.calls, 2);
+    assert_int_equal(r.dev_ba.calls, 2);
+    double after = reconstruction(&r.f, &r.mono_a);
     if (!(after > before + 0.5))
         fail_msg("reconstruction log-likelihood %.3f -> %.3f", before, after);
-    fixture_free(&f);
-    tr_s2s_data_free(&paired);
-    tr_s2s_data_free(&mono_a);
-    tr_s2s_data_free(&mono_b);
-    tr_s2s_data_free(&dev);
-    tr_s2s_data_free(&g_rev_dev);
+    scripted_free(&r);
 }
 
 /* ------------------------------------------------------------ sides */
