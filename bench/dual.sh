@@ -15,7 +15,7 @@
 #                   (lm100; only mt, whose subword units differ)
 #         bt        10% + back-translation: the monolingual text of each side
 #                   translated by the 10% model of the other direction, added
-#                   to the paired data, both directions retrained
+#                   to the paired data, both directions retrained (in pieces)
 #         dual      10% + dual learning (closed loop), both directions
 #         dsl       100% + the duality regulariser, both directions
 #         sup       100% + the same updates as dsl without the regulariser
@@ -88,6 +88,25 @@ dual_run() {
     python3 bench/dual_plot.py "$out.svg" "$TASK $name: rewards and dev scores" "$out.csv" "$AB" "$BA"
 }
 
+# bt_piece DIR COMMAND TRAIN OPTIONS: a new back-translation run of `triad
+# COMMAND train` with OPTIONS, or the next piece of it (a finished run prints
+# its dev score on stdout; a stopped piece prints nothing there).
+bt_piece() {
+    dir=$1 cmd=$2 train=$3
+    shift 3
+    out=$D/$TASK-bt-$dir
+    if [ -s "$out.out" ]; then
+        echo "$out: finished: $(cat "$out.out")"
+    elif [ -f "$out.st.state" ]; then
+        "$T" "$cmd" train --train "$train" --dev "$DEV" --output "$out.st" --resume --threads "$THREADS" \
+            --max-time "$PIECE" --log "$out.csv" 2>>"$out.log" >"$out.out"
+    else
+        "$T" "$cmd" train --train "$train" --dev "$DEV" --output "$out.st" --force "$@" --threads "$THREADS" \
+            --max-time "$PIECE" --log "$out.csv" 2>>"$out.log" >"$out.out"
+    fi
+    [ -s "$out.out" ] || echo "$out: piece done ($(tail -n 1 "$out.log")); run the step again to continue"
+}
+
 # infer_pair NAME AB BA LM: both directions of a model pair, primal and dual inference.
 infer_pair() {
     echo "== $1"
@@ -118,38 +137,41 @@ case $STEP in
         done
         ;;
     bt)
-        # pseudo pairs: B-side monolingual text translated into A by B->A (10%), and A into B by A->B;
-        # an empty prediction (a line the model cannot read, answered by --keep-going) makes no pair
+        # pseudo pairs (once): B-side monolingual text translated into A by B->A (10%), and A into B
+        # by A->B; an empty prediction (a line the model cannot read, answered by --keep-going) makes
+        # no pair
+        if [ ! -f "$D/$TASK-bt.pairs" ]; then
+            if [ "$TASK" = g2p ]; then
+                "$T" p2g predict --model "$S/$BA10.st" --beam 5 --threads "$THREADS" <"$MONO_B" | awk 'NF >= 2' >"$D/g2p-bt-ab.lex"
+                cat "$PAIRED" >>"$D/g2p-bt-ab.lex"
+                "$T" g2p predict --model "$S/$AB10.st" --beam 5 --threads "$THREADS" <"$MONO_A" | awk 'NF >= 2' >"$D/g2p-bt-ba.lex"
+                cat "$PAIRED" >>"$D/g2p-bt-ba.lex"
+            else
+                # keep_pairs PSEUDO REAL OUT_PSEUDO OUT_REAL: the line pairs whose translation is not empty
+                keep_pairs() {
+                    paste -d '\t' "$1" "$2" | awk -F '\t' '$1 != "" && $2 != ""' >"$D/mt-bt.tsv"
+                    cut -f 1 "$D/mt-bt.tsv" >"$3"
+                    cut -f 2 "$D/mt-bt.tsv" >"$4"
+                }
+                "$T" mt translate --model "$S/$BA10.st" --beam 5 --keep-going --threads "$THREADS" <"$MONO_B" >"$D/mt-bt-ab.pseudo"
+                keep_pairs "$D/mt-bt-ab.pseudo" "$MONO_B" "$D/mt-bt-ab.en" "$D/mt-bt-ab.fr"
+                "$T" mt translate --model "$S/$AB10.st" --beam 5 --keep-going --threads "$THREADS" <"$MONO_A" >"$D/mt-bt-ba.pseudo"
+                keep_pairs "$D/mt-bt-ba.pseudo" "$MONO_A" "$D/mt-bt-ba.fr" "$D/mt-bt-ba.en"
+                for dir in ab ba; do
+                    cat data/mt/paired10.en >>"$D/mt-bt-$dir.en"
+                    cat data/mt/paired10.fr >>"$D/mt-bt-$dir.fr"
+                done
+            fi
+            touch "$D/$TASK-bt.pairs"
+        fi
+        # both directions retrained from scratch on the paired and pseudo pairs, a piece each
         if [ "$TASK" = g2p ]; then
-            "$T" p2g predict --model "$S/$BA10.st" --beam 5 --threads "$THREADS" <"$MONO_B" | awk 'NF >= 2' >"$D/g2p-bt-ab.lex"
-            cat "$PAIRED" >>"$D/g2p-bt-ab.lex"
-            "$T" g2p predict --model "$S/$AB10.st" --beam 5 --threads "$THREADS" <"$MONO_A" | awk 'NF >= 2' >"$D/g2p-bt-ba.lex"
-            cat "$PAIRED" >>"$D/g2p-bt-ba.lex"
-            for dir in ab ba; do
-                cmd=$([ $dir = ab ] && echo g2p || echo p2g)
-                "$T" "$cmd" train --train "$D/g2p-bt-$dir.lex" --dev "$DEV" --output "$D/g2p-bt-$dir.st" --force \
-                    --epochs 30 --threads "$THREADS" --log "$D/g2p-bt-$dir.csv" 2>"$D/g2p-bt-$dir.log" | tee "$D/g2p-bt-$dir.out"
-            done
+            bt_piece ab g2p "$D/g2p-bt-ab.lex" --epochs 30
+            bt_piece ba p2g "$D/g2p-bt-ba.lex" --epochs 30
         else
-            # keep_pairs PSEUDO REAL OUT_PSEUDO OUT_REAL: the line pairs whose translation is not empty
-            keep_pairs() {
-                paste -d '\t' "$1" "$2" | awk -F '\t' '$1 != "" && $2 != ""' >"$D/mt-bt.tsv"
-                cut -f 1 "$D/mt-bt.tsv" >"$3"
-                cut -f 2 "$D/mt-bt.tsv" >"$4"
-            }
-            "$T" mt translate --model "$S/$BA10.st" --beam 5 --keep-going --threads "$THREADS" <"$MONO_B" >"$D/mt-bt-ab.pseudo"
-            keep_pairs "$D/mt-bt-ab.pseudo" "$MONO_B" "$D/mt-bt-ab.en" "$D/mt-bt-ab.fr"
-            "$T" mt translate --model "$S/$AB10.st" --beam 5 --keep-going --threads "$THREADS" <"$MONO_A" >"$D/mt-bt-ba.pseudo"
-            keep_pairs "$D/mt-bt-ba.pseudo" "$MONO_A" "$D/mt-bt-ba.fr" "$D/mt-bt-ba.en"
-            for dir in ab ba; do
-                cat data/mt/paired10.en >>"$D/mt-bt-$dir.en"
-                cat data/mt/paired10.fr >>"$D/mt-bt-$dir.fr"
-                langs=$([ $dir = ab ] && echo "--src en --tgt fr" || echo "--src fr --tgt en")
-                # the 10% models' subword units, so that the same language models score every 10% model
-                # shellcheck disable=SC2086
-                "$T" mt train --train "$D/mt-bt-$dir" --dev "$DEV" $langs --units "$S/$AB10.st" --output "$D/mt-bt-$dir.st" --force \
-                    --epochs 10 --threads "$THREADS" --log "$D/mt-bt-$dir.csv" 2>"$D/mt-bt-$dir.log" | tee "$D/mt-bt-$dir.out"
-            done
+            # the 10% models' subword units, so that the same language models score every 10% model
+            bt_piece ab mt "$D/mt-bt-ab" --src en --tgt fr --units "$S/$AB10.st" --epochs 10
+            bt_piece ba mt "$D/mt-bt-ba" --src fr --tgt en --units "$S/$AB10.st" --epochs 10
         fi
         ;;
     dual) dual_run dual "$S/$AB10.st" "$S/$BA10.st" "$PAIRED" lm --eval-every 500 ;;
