@@ -13,6 +13,7 @@ plotted as a positive number).
 """
 import math
 import sys
+from xml.sax.saxutils import escape
 
 
 def read(path):
@@ -36,7 +37,7 @@ def panel(x0, y0, w, h, title, series, xs):
     lo, hi = lo - pad, hi + pad
     xmax = max(xs) if xs and max(xs) > 0 else 1.0
     out = ['<g>', f'<rect x="{x0}" y="{y0}" width="{w}" height="{h}" fill="none" stroke="#888"/>',
-           f'<text x="{x0 + w / 2}" y="{y0 - 8}" text-anchor="middle" font-size="13">{title}</text>']
+           f'<text x="{x0 + w / 2}" y="{y0 - 8}" text-anchor="middle" font-size="13">{escape(title)}</text>']
     for k in range(5):
         v = lo + (hi - lo) * k / 4
         y = y0 + h - h * k / 4
@@ -46,7 +47,7 @@ def panel(x0, y0, w, h, title, series, xs):
         pts = " ".join(f"{x0 + w * x / xmax:.1f},{y0 + h - h * (y - lo) / (hi - lo):.1f}"
                        for x, y in zip(xs, s) if not math.isnan(y))
         out.append(f'<polyline points="{pts}" fill="none" stroke="{colour}" stroke-width="1.5"/>')
-        out.append(f'<text x="{x0 + 8}" y="{y0 + 16 + 14 * i}" font-size="11" fill="{colour}">{label}</text>')
+        out.append(f'<text x="{x0 + 8}" y="{y0 + 16 + 14 * i}" font-size="11" fill="{colour}">{escape(label)}</text>')
     out.append('</g>')
     return "\n".join(out)
 
@@ -70,7 +71,7 @@ def main():
     else:
         signal = panel(60, 50, 200, 200, "squared duality gap", [("gap^2", "#2ca02c", [r[5] for r in rows])], xs)
     parts = ['<svg xmlns="http://www.w3.org/2000/svg" width="840" height="290" font-family="sans-serif">',
-             f'<text x="420" y="18" text-anchor="middle" font-size="15">{title}</text>', signal,
+             f'<text x="420" y="18" text-anchor="middle" font-size="15">{escape(title)}</text>', signal,
              panel(340, 50, 200, 200, f"{metric}, {lab[0]}", [(lab[0], "#1f77b4", dev[0])], xs),
              panel(620, 50, 200, 200, f"{metric}, {lab[1]}", [(lab[1], "#d62728", dev[1])], xs),
              '</svg>']
