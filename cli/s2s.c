@@ -215,6 +215,7 @@ int s2s_decode_args_parse(s2s_decode_args *a, int argc, char **argv, const char 
         {"nbest", OPT_INT, &a->nbest, nb, 1, 1000, 0},
         {"keep-going", OPT_FLAG, &a->keep_going, "answer a line that cannot be read (unknown symbol, too long) with an empty line and a warning, and go on", 1, 0, 0},
     };
+    /* the first 7 are parsed: standard input puts its two in place of eval's */
     if (!data_help)
         memcpy(s + 5, s + 7, 2 * sizeof s[0]);
     int r = opts_parse(s, 7, argc, argv, 1, usage, what);
