@@ -399,12 +399,22 @@ static void on_progress(void *ctx, const tr_dual_progress *p)
             g->tty ? "" : "\n");
 }
 
-static int cmd_train(int argc, char **argv)
+/* `dual train`, or with dsl != 0 `dual dsl`: the same run with supervised
+ * updates only and the regulariser on by default. */
+static int train_both(int argc, char **argv, int dsl)
 {
-    const char *cmd = "triad dual train";
-    const char *usage = "triad dual train --ab FILE --ba FILE --paired DATA --dev DATA --output-ab FILE --output-ba FILE\n"
-                        "       [--mono-a FILE --mono-b FILE --lm-a FILE --lm-b FILE] [options]";
-    const char *what =
+    const char *cmd = dsl ? "triad dual dsl" : "triad dual train";
+    const char *usage =
+        dsl ? "triad dual dsl --ab FILE --ba FILE --lm-a FILE --lm-b FILE --paired DATA --dev DATA --output-ab FILE\n"
+              "       --output-ba FILE [options]"
+            : "triad dual train --ab FILE --ba FILE --paired DATA --dev DATA --output-ab FILE --output-ba FILE\n"
+              "       [--mono-a FILE --mono-b FILE --lm-a FILE --lm-b FILE] [options]";
+    const char *what_dsl =
+        "Dual supervised learning (Xia et al. 2017): trains two inverse models together on --paired, each\n"
+        "supervised update adding lambda * (log P(x) + log P(y|x) - log P(y) - log P(x|y))^2 to both models'\n"
+        "losses, the marginals from the fixed language models --lm-a and --lm-b (`triad dual lm`). This is\n"
+        "`triad dual train --dual-share 0 --lambda 0.01`: the same options, checkpoints and resume.";
+    const char *what = dsl ? what_dsl :
         "Trains two inverse models together from their current weights (warm start: `triad g2p|p2g|mt train`\n"
         "on the paired data): A->B and B->A are g2p and p2g, or mt models of opposite directions. A share\n"
         "(--dual-share) of the updates are games on monolingual text: from a sentence s of side A, A->B\n"
@@ -425,7 +435,8 @@ static int cmd_train(int argc, char **argv)
     o.K = 2;
     o.max_len = 0;
     o.alpha = 0.005;
-    o.dual_share = 0.5;
+    o.dual_share = dsl ? 0.0 : 0.5;
+    o.lambda = dsl ? 0.01 : 0.0;
     o.steps = 2000;
     o.eval_every = 500;
     o.opt = tr_opt_defaults(TR_OPT_ADAM);
@@ -450,10 +461,10 @@ static int cmd_train(int argc, char **argv)
         {"candidates", OPT_INT, &o.K, "candidates per game sentence (beam width)", 1, 64, 0},
         {"games", OPT_INT, &o.games, "monolingual sentences per game update", 1, 100000, 0},
         {"batch", OPT_INT, &o.batch, "pairs per supervised update", 1, 100000, 0},
-        {"dual-share", OPT_DOUBLE, &o.dual_share, "share of the updates that are games (0: supervised only)", 0, 1, 0},
+        {"dual-share", OPT_DOUBLE, &o.dual_share, "share of the updates that are games (0: supervised only; dsl: 0)", 0, 1, 0},
         {"share-start", OPT_DOUBLE, &o.share_start, "the share at the first update, moving linearly to --dual-share over --ramp updates (default: --dual-share)", 0, 1, 0},
         {"ramp", OPT_I64, &o.ramp, "updates over which the share moves from --share-start to --dual-share", 0, 1e18, 0},
-        {"lambda", OPT_DOUBLE, &o.lambda, "duality regulariser weight (0 = off; the paper uses 0.01)", 0, 1e6, 0},
+        {"lambda", OPT_DOUBLE, &o.lambda, "duality regulariser weight (0 = off; the paper uses 0.01; dsl: 0.01)", 0, 1e6, 0},
         {"dsl-warmup", OPT_I64, &o.dsl_warmup, "supervised updates before the regulariser starts", 0, 1e18, 0},
         {"baseline", OPT_STR, &baseline, "reward baseline: mean (of each sentence's candidates) or none", 1, 0, 0},
         {"no-lm-norm", OPT_FLAG, &no_lm_norm, "LM reward as the total log-probability, not per symbol", 1, 0, 0},
@@ -790,6 +801,16 @@ static double infer_score(infer_data *d, const kbest_table *t, double alpha, cha
     return tr_pron_wer(&s) + 1e-3 * tr_pron_per(&s);
 }
 
+static int cmd_train(int argc, char **argv)
+{
+    return train_both(argc, argv, 0);
+}
+
+static int cmd_dsl(int argc, char **argv)
+{
+    return train_both(argc, argv, 1);
+}
+
 static int cmd_infer(int argc, char **argv)
 {
     const char *cmd = "triad dual infer";
@@ -884,6 +905,7 @@ int tr_cli_dual(int argc, char **argv)
     static const tr_cli_command sub[] = {
         {"lm", "train the marginal language model of one side of a task", cmd_lm},
         {"train", "train two inverse models together: closed loop on monolingual text, duality regulariser", cmd_train},
+        {"dsl", "dual supervised learning: `train` on the pairs only, with the duality regulariser", cmd_dsl},
         {"infer", "dual inference: re-rank k-best lists with the inverse model and the language models", cmd_infer},
     };
     return tr_cli_dispatch("dual", sub, (int)(sizeof sub / sizeof sub[0]), argc, argv);

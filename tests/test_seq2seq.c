@@ -1048,6 +1048,15 @@ static void test_cli_dual(void **state)
                            g_model, p2g, la, lb, g_train, sp, pr, g_dev, oab, oba, run), "has done its 32 updates");
     assert_int_equal(th_triad(out, OUTSZ, "g2p eval --model %s --data %s", oab, g_dev), 0);
     assert_int_equal(th_triad(out, OUTSZ, "p2g eval --model %s --data %s", oba, g_dev), 0);
+    /* dual dsl: pairs only, the regulariser on by default (so it needs both language models) */
+    assert_int_equal(th_triad(out, OUTSZ, "dual dsl --ab %s --ba %s --lm-a %s --lm-b %s --paired %s --dev %s "
+                              "--output-ab %s --output-ba %s --force --steps 6 --eval-every 3 --batch 8",
+                              g_model, p2g, la, lb, g_train, g_dev, oab, oba), 0);
+    assert_contains(out, "dual share 0, lambda 0.01");
+    assert_contains(out, "step 6/6 ");
+    assert_failed(th_triad(out, OUTSZ, "dual dsl --ab %s --ba %s --lm-b %s --paired %s --dev %s --output-ab %s "
+                           "--output-ba %s --force", g_model, p2g, lb, g_train, g_dev, oab, oba),
+                  "need the language models");
     /* bad input */
     assert_failed(th_triad(out, OUTSZ, "dual train --ab %s --ba %s --paired %s --dev %s --output-ab %s --output-ba %s --force",
                            g_model, g_model, g_train, g_dev, oab, oba), "are not inverse tasks");
