@@ -78,7 +78,7 @@ static void end_free(end_model *e)
 static int max_len_for(int *max_len, const char *cmd, const end_model *e)
 {
     if (*max_len == 0)
-        *max_len = strcmp(e->task, MT_TASK) ? TR_PRON_MAX_LEN : 80;
+        *max_len = strcmp(e->task, MT_TASK) ? TR_PRON_MAX_LEN : MT_TRAIN_MAX_LEN;
     int limit = tr_side_max_len(&e->src);
     if (*max_len > limit) {
         fprintf(stderr, "%s: --max-len %d is over the limit of %d for %s\n", cmd, *max_len, limit, e->task);

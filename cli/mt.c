@@ -30,7 +30,7 @@ static int cmd_train(int argc, char **argv)
     s2s_args a;
     const char *train = NULL, *dev = NULL, *test = NULL, *src = NULL, *tgt = NULL;
     const char *units = NULL, *select = NULL;
-    int merges = 8000, max_len = 80;
+    int merges = 8000, max_len = MT_TRAIN_MAX_LEN;
     opt_spec s[9 + S2S_NOPTS] = {
         {"train", OPT_STR, &train, "training text: PREFIX.SRC and PREFIX.TGT", 1, 0, 0},
         {"dev", OPT_STR, &dev, "dev text (PREFIX), translated after each epoch (tuning and early stopping)", 1, 0, 0},

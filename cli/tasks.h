@@ -46,6 +46,9 @@ typedef struct {
     char src[32], tgt[32];
 } mt_model;
 
+/* Default longest training sentence, in subword units (mt train, dual). */
+#define MT_TRAIN_MAX_LEN 80
+
 /* Translations are at most 2n + 10 subword units for a source of n (and
  * TR_MT_MAX_LEN): a weak model that never says <eos> stops there. */
 #define MT_LEN_A 2
